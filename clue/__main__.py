@@ -1,0 +1,3 @@
+from clue.cli import main
+
+main()

@@ -1,0 +1,97 @@
+"""The source registry (``data_recipes/sources.json``): every raw file a CLUE test set is built from."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from clue.errors import InputError, NotReadyError
+from clue.paths import recipes_dir
+
+
+@dataclass(frozen=True)
+class Source:
+    name: str
+    tasks: tuple[str, ...]
+    access: str                 # "credentialed" (PhysioNet) or "public"
+    project: str                # PhysioNet slug or GitHub owner/repo
+    version: str
+    path: str                   # location under --raw-dir
+    url: str
+    description: str
+    sha256: str | None = None   # pinned hash, where known
+    size: int | None = None
+    checksums: str | None = None  # URL of the project's SHA256SUMS.txt
+    alt_names: tuple[str, ...] = ()
+    is_folder: bool = False
+    trust_on_first_use: bool = False
+    licence: str | None = None
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def credentialed(self) -> bool:
+        return self.access == "credentialed"
+
+    def candidates(self, raw_dir: Path) -> list[Path]:
+        """Where the file may lie under ``raw_dir``, most specific first."""
+        main = raw_dir / self.path
+        found = [main]
+        found += [main.parent / alt for alt in self.alt_names]
+        # a `wget -r` mirror of PhysioNet keeps the host and /files/ prefix
+        if self.credentialed:
+            mirror = raw_dir / "physionet.org" / "files" / self.path
+            found += [mirror] + [mirror.parent / alt for alt in self.alt_names]
+        return found
+
+    def locate(self, raw_dir: Path) -> Path | None:
+        for candidate in self.candidates(raw_dir):
+            if candidate.exists():
+                return candidate
+        return None
+
+    def missing_message(self, raw_dir: Path) -> str:
+        where = raw_dir / self.path
+        if self.credentialed:
+            return (
+                f"{where}: not found; it comes from PhysioNet project {self.project} "
+                f"version {self.version} ({self.url}), which needs a credentialed PhysioNet account "
+                f"(run `clue data fetch` with PHYSIONET_USERNAME/PHYSIONET_PASSWORD or ~/.netrc set)"
+            )
+        return f"{where}: not found; download it with `clue data fetch` (from {self.url})"
+
+    def require(self, raw_dir: Path) -> Path:
+        found = self.locate(raw_dir)
+        if found is None:
+            raise NotReadyError(self.missing_message(raw_dir))
+        return found
+
+
+_KNOWN = {f for f in Source.__dataclass_fields__} - {"name", "extra"}
+
+
+def load_registry(path: Path | None = None) -> dict[str, Source]:
+    path = path or recipes_dir() / "sources.json"
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError(f"{path}: source registry not found") from None
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{path}: invalid JSON at line {exc.lineno}: {exc.msg}") from None
+    sources = {}
+    for name, entry in raw.get("sources", {}).items():
+        known = {k: v for k, v in entry.items() if k in _KNOWN}
+        for key in ("tasks", "alt_names"):
+            if key in known:
+                known[key] = tuple(known[key])
+        extra = {k: v for k, v in entry.items() if k not in _KNOWN}
+        try:
+            sources[name] = Source(name=name, extra=extra, **known)
+        except TypeError as exc:
+            raise InputError(f"{path}: source {name!r}: {exc}") from None
+    return sources
+
+
+def sources_for_task(task_id: str, registry: dict[str, Source] | None = None) -> list[Source]:
+    registry = registry or load_registry()
+    return [s for s in registry.values() if task_id in s.tasks]
