@@ -1,7 +1,27 @@
-PY ?= .venv/bin/python
-CLUE ?= .venv/bin/clue
+# CLUE kit. `make help` lists the targets; every variable below can be overridden on the command line,
+# e.g. `make reproduce MODEL=meta-llama/Meta-Llama-3-8B-Instruct RAW=~/physionet`.
+PY       ?= .venv/bin/python
+CLUE     ?= .venv/bin/clue
+RAW      ?= raw
+DATA     ?= data
+RESULTS  ?= results
+MODEL    ?= meta-llama/Meta-Llama-3-8B-Instruct
+PROTOCOL ?= paper
+RUN      ?= reproduce-$(PROTOCOL)
+BACKEND  ?= hf
+IMAGE    ?= clue
+EVAL_ARGS ?=
 
-.PHONY: install test
+.PHONY: help install test lint reproduce fetch build verify protocol assets doctor evaluate tables demo docker-build docker-run
+
+help:
+	@echo "make install      create .venv and install the kit (CPU torch pin; see README for GPU)"
+	@echo "make test         run the offline test suite"
+	@echo "make reproduce    fetch + build + verify data, fetch protocol and assets, evaluate MODEL, print tables vs the paper"
+	@echo "make demo         the whole chain offline on synthetic data and a tiny model (numbers are NOT CLUE numbers)"
+	@echo "make docker-build build the GPU image '$(IMAGE)'; make docker-run runs 'evaluate' in it"
+	@echo "make lint         hadolint the Dockerfile"
+
 install:
 	python3 -m venv .venv
 	.venv/bin/pip install torch==2.13.0
@@ -9,3 +29,44 @@ install:
 
 test:
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -q -p no:cacheprovider
+
+lint:
+	.venv/bin/hadolint Dockerfile
+
+# ---- the paper's pipeline, step by step -------------------------------------------------
+reproduce: fetch build verify protocol assets evaluate tables
+
+fetch:
+	$(CLUE) data fetch --raw-dir $(RAW)
+
+build:
+	$(CLUE) data build --raw-dir $(RAW) --out-dir $(DATA)
+
+verify:
+	$(CLUE) data verify --data-dir $(DATA)
+
+protocol:
+	$(CLUE) protocol fetch --protocol $(PROTOCOL)
+
+assets:
+	$(CLUE) assets fetch
+
+doctor:
+	$(CLUE) doctor
+
+evaluate:
+	$(CLUE) evaluate --model $(MODEL) --backend $(BACKEND) --protocol $(PROTOCOL) --data-dir $(DATA) --results-dir $(RESULTS) --run $(RUN) $(EVAL_ARGS)
+
+tables:
+	$(CLUE) tables $(RESULTS)/$(RUN) --compare paper
+
+# ---- offline demo ---------------------------------------------------------------------
+demo:
+	HF_HUB_OFFLINE=1 $(CLUE) demo --out demo-out
+
+# ---- container ------------------------------------------------------------------------
+docker-build:
+	docker build -t $(IMAGE) .
+
+docker-run:
+	docker run --rm --gpus all -v "$(CURDIR):/work" -e HF_TOKEN $(IMAGE) evaluate --model $(MODEL) --protocol $(PROTOCOL) --run $(RUN) $(EVAL_ARGS)
