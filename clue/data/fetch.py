@@ -493,8 +493,9 @@ def _checksums(run: _Run, source: Source) -> dict[str, str]:
     found = next((p for p in (local, mirror) if p.exists()), None)
     if found is None:
         url = physionet_base() + f"{key}/{CHECKSUMS_NAME}"
+        auth = run.credentials()
         run.echo(f"{source.project}: downloading {url}")
-        sha, _ = download(url, local, auth=run.credentials(), credentialed=True, progress=False)
+        sha, _ = download(url, local, auth=auth, credentialed=True, progress=False)
         _note(run, source, local, sha, False, url)
         found = local
     sums = parse_checksums(found)
