@@ -1,0 +1,384 @@
+"""The transformers backend: a local folder or a Hub id, batched generation on CPU or GPU.
+
+- The model is resolved once: a Hub id is fetched (or found in the cache) at ``--revision``
+  and the snapshot's commit is recorded; a local folder is fingerprinted by its files.
+- ``render`` applies the tokenizer's chat template (generation prompt added) and appends the
+  prefill. The weights are loaded only on the first ``generate``, so re-scoring a run
+  (``clue score``) needs the tokenizer alone.
+- ``generate`` sorts prompts by token length, batches them with left padding, cuts over-long
+  prompts from the left to the model's context (counted, never an error), stops at stop
+  strings and at the end-of-sequence token.
+- Sampling is seeded per prompt (a generator per row, seeded from the decoding seed and the
+  prompt), so a completion does not depend on which other prompts share its batch: a resumed
+  run samples exactly what an uninterrupted one would.
+
+Hub tokens are read by ``huggingface_hub`` from ``HF_TOKEN``; this module never sees them.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import os
+import re
+import time
+from pathlib import Path
+
+from clue.backends.base import Decoding, Request
+from clue.errors import InputError
+from clue.store import Generation
+from clue.tasks.base import ModelInfo
+
+WEIGHT_PATTERNS = ("*.safetensors", "pytorch_model*.bin", "model*.bin")
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "vocab.json", "tokenizer_config.json")
+HUB_PATTERNS = ["*.json", "*.safetensors", "*.model", "*.txt", "*.jinja", "*.tiktoken"]
+DTYPES = ("auto", "float32", "bfloat16", "float16")
+DEVICES = ("auto", "cpu", "cuda")
+_COMMIT = re.compile(r"^[0-9a-f]{40}$")
+
+
+# ---------------------------------------------------------------- resolving the model
+
+def _looks_like_path(model: str) -> bool:
+    return model.startswith((".", "/", "~")) or os.sep in model.strip("/").split("/", 2)[-1] or Path(model).exists()
+
+
+def _fingerprint_folder(folder: Path) -> str:
+    """A revision for a local folder: sha256 over its files (large files by size, head and tail)."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith(".")):
+        size = path.stat().st_size
+        digest.update(f"{path.relative_to(folder).as_posix()}\0{size}\0".encode())
+        with open(path, "rb") as handle:
+            if size <= 16 << 20:
+                digest.update(handle.read())
+            else:  # hashing many gigabytes would take minutes; head + tail + size identify a weight file
+                digest.update(handle.read(4 << 20))
+                handle.seek(size - (4 << 20))
+                digest.update(handle.read())
+    return "local-sha256:" + digest.hexdigest()
+
+
+def _check_folder(folder: Path, model: str) -> None:
+    if not (folder / "config.json").is_file():
+        raise InputError(f"{folder}: no config.json; expected a transformers model folder for --model {model}")
+    if not any(next(folder.glob(pattern), None) for pattern in WEIGHT_PATTERNS):
+        raise InputError(f"{folder}: no model weights (*.safetensors or pytorch_model*.bin) for --model {model}")
+    if not any((folder / name).is_file() for name in TOKENIZER_FILES):
+        raise InputError(f"{folder}: no tokenizer files ({', '.join(TOKENIZER_FILES)}) for --model {model}")
+
+
+def resolve_model(model: str, revision: str | None = None) -> tuple[Path, str]:
+    """Return ``(local folder, resolved revision)`` for a local path or a Hub id."""
+    folder = Path(model).expanduser()
+    if folder.is_dir():
+        if revision:
+            raise InputError(f"--revision {revision} applies to Hub ids; {model} is a local folder")
+        _check_folder(folder, model)
+        # a folder inside the Hub cache (…/snapshots/<commit>) keeps its commit
+        resolved = folder.resolve().name if _COMMIT.match(folder.resolve().name) else _fingerprint_folder(folder)
+        return folder, resolved
+    if _looks_like_path(model) or model.count("/") > 1:
+        raise InputError(f"--model {model}: no such folder (and not a Hub id of the form owner/name)")
+    from huggingface_hub import snapshot_download
+
+    try:
+        path = Path(snapshot_download(model, revision=revision, allow_patterns=HUB_PATTERNS))
+        if not any(next(path.glob(pattern), None) for pattern in WEIGHT_PATTERNS):
+            path = Path(snapshot_download(model, revision=revision, allow_patterns=HUB_PATTERNS + ["*.bin"]))
+    except Exception as exc:  # network, offline cache miss, gated or unknown repository
+        first_line = (str(exc).strip().splitlines() or [""])[0][:200]
+        raise InputError(
+            f"--model {model} (revision {revision or 'main'}): not in the local Hub cache and not downloadable"
+            f" ({type(exc).__name__}: {first_line}); for gated models set HF_TOKEN in the environment"
+        ) from None
+    _check_folder(path, model)
+    return path, path.name
+
+
+# ---------------------------------------------------------------- model facts
+
+def detect_family(config: dict, tokenizer, model: str) -> str | None:
+    model_type = str(config.get("model_type", "")).lower()
+    name = model.lower()
+    vocab = tokenizer.get_vocab()
+    if "<|eot_id|>" in vocab or "llama-3" in name or "llama3" in name:
+        return "llama3"
+    if model_type.startswith("phi") or "phi-" in name or "phi3" in name:
+        return "phi"
+    return model_type or None
+
+
+def context_length(config: dict, tokenizer) -> int:
+    for key in ("max_position_embeddings", "n_positions", "max_sequence_length", "seq_length"):
+        value = config.get(key) or (config.get("text_config") or {}).get(key)
+        if isinstance(value, int) and value > 0:
+            return value
+    limit = getattr(tokenizer, "model_max_length", None)
+    return limit if isinstance(limit, int) and 0 < limit < 1_000_000 else 2048
+
+
+def accepts_system_role(tokenizer) -> bool:
+    """Render a [system, user] conversation: the template must not raise and must keep the system text."""
+    if tokenizer.chat_template is None:
+        return False
+    probe = "clue-system-probe-7731"
+    try:
+        text = tokenizer.apply_chat_template(
+            [{"role": "system", "content": probe}, {"role": "user", "content": "hello"}],
+            tokenize=False, add_generation_prompt=True,
+        )
+    except Exception:
+        return False
+    return probe in text
+
+
+# ---------------------------------------------------------------- sampling
+
+def row_seed(seed: int | None, prompt: str) -> int:
+    """A per-prompt seed: the same (seed, prompt) always samples the same completion."""
+    material = f"{seed if seed is not None else 0}\0{prompt}".encode()
+    return int.from_bytes(hashlib.sha256(material).digest()[:8], "big") & ((1 << 63) - 1)
+
+
+def _make_row_sampler(seeds: list[int], temperature: float, top_p: float):
+    """A logits processor that samples each row with its own generator and forces that token.
+
+    Run inside greedy generation, it turns ``generate`` into seeded sampling whose result for a
+    row depends on that row alone (temperature, then nucleus filtering; no top-k, as in vLLM).
+    """
+    import torch
+    from transformers import LogitsProcessor
+
+    class RowSampler(LogitsProcessor):
+        def __init__(self):
+            self.generators = None
+
+        def __call__(self, input_ids, scores):
+            if self.generators is None:
+                self.generators = []
+                for seed in seeds:
+                    generator = torch.Generator(device=scores.device)
+                    generator.manual_seed(seed)
+                    self.generators.append(generator)
+            logits = scores.float() / max(temperature, 1e-5)
+            probs = torch.softmax(logits, dim=-1)
+            if top_p < 1.0:
+                sorted_probs, order = probs.sort(dim=-1, descending=True)
+                drop = sorted_probs.cumsum(dim=-1) - sorted_probs > top_p
+                sorted_probs[drop] = 0.0
+                probs = torch.zeros_like(probs).scatter(-1, order, sorted_probs)
+            forced = torch.full_like(scores, float("-inf"))
+            for row, generator in enumerate(self.generators):
+                token = torch.multinomial(probs[row], 1, generator=generator)
+                forced[row, token] = 0.0
+            return forced
+
+    return RowSampler()
+
+
+def cut_at_stop(text: str, stops: tuple[str, ...]) -> str:
+    cut = len(text)
+    for stop in stops:
+        if stop:
+            found = text.find(stop)
+            if found != -1:
+                cut = min(cut, found)
+    return text[:cut]
+
+
+# ---------------------------------------------------------------- the backend
+
+class HFBackend:
+    """Generation with ``transformers``; see the module docstring."""
+
+    backend_name = "hf"
+
+    def __init__(self, model: str, *, revision: str | None = None, dtype: str = "auto",
+                 device: str = "auto", batch_size: int = 8):
+        from transformers import AutoTokenizer
+
+        if dtype not in DTYPES:
+            raise InputError(f"--dtype {dtype}: expected one of {', '.join(DTYPES)}")
+        if device not in DEVICES:
+            raise InputError(f"--device {device}: expected one of {', '.join(DEVICES)}")
+        self.model_id = model
+        self.path, self.revision = resolve_model(model, revision)
+        self.requested_revision = revision
+        self.batch_size = max(1, int(batch_size))
+        self.device = self._pick_device(device)
+        self.dtype = self._pick_dtype(dtype)
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(self.path)
+        except Exception as exc:
+            raise InputError(f"{self.path}: the tokenizer could not be loaded ({type(exc).__name__})") from None
+        if not getattr(self.tokenizer, "is_fast", False):
+            raise InputError(f"{self.path}: a fast (tokenizers) tokenizer is needed; tokenizer.json is missing")
+        self.tokenizer.padding_side = "left"
+        self.config = json.loads((self.path / "config.json").read_text(encoding="utf-8"))
+        self._model = None
+        self.load_seconds = 0.0
+
+    # -- identity and model facts ------------------------------------------------
+
+    @staticmethod
+    def _pick_device(device: str) -> str:
+        import torch
+
+        if device == "auto":
+            return "cuda" if torch.cuda.is_available() else "cpu"
+        if device == "cuda" and not torch.cuda.is_available():
+            raise InputError("--device cuda: no CUDA device is visible (use --device cpu or auto)")
+        return device
+
+    def _pick_dtype(self, dtype: str) -> str:
+        if dtype != "auto":
+            return dtype
+        if self.device == "cpu":
+            return "float32"
+        import torch
+
+        return "bfloat16" if torch.cuda.is_bf16_supported() else "float16"
+
+    def identity(self) -> dict:
+        return {"model": self.model_id, "revision": self.revision, "backend": self.backend_name, "dtype": self.dtype}
+
+    def settings(self) -> dict:
+        """What the manifest records beyond the identity."""
+        return {"path": str(self.path), "requested_revision": self.requested_revision, "device": self.device,
+                "batch_size": self.batch_size, "family": self.model_info().family,
+                "context_length": self.model_info().context_length}
+
+    @functools.cached_property
+    def _info(self) -> ModelInfo:
+        return ModelInfo(
+            name=self.model_id,
+            has_chat_template=self.tokenizer.chat_template is not None,
+            accepts_system_role=accepts_system_role(self.tokenizer),
+            context_length=context_length(self.config, self.tokenizer),
+            family=detect_family(self.config, self.tokenizer, self.model_id),
+            count_tokens=self.count_tokens,
+            truncate_tokens=self.truncate_tokens,
+        )
+
+    def model_info(self) -> ModelInfo:
+        return self._info
+
+    @functools.lru_cache(maxsize=65536)
+    def count_tokens(self, text: str) -> int:
+        return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    @functools.lru_cache(maxsize=65536)
+    def truncate_tokens(self, text: str, n: int) -> str:
+        """The longest prefix of ``text`` made of its first ``n`` tokens."""
+        if n <= 0:
+            return ""
+        encoded = self.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+        if len(encoded["input_ids"]) <= n:
+            return text
+        return text[: encoded["offset_mapping"][n - 1][1]]
+
+    # -- prompts -----------------------------------------------------------------
+
+    def render(self, request: Request) -> str:
+        if request.messages is not None:
+            if self.tokenizer.chat_template is None:
+                raise InputError(
+                    f"{self.model_id}: task {request.task} item {request.item_id} is a chat conversation but the "
+                    "tokenizer has no chat template (use --chat-layout base)"
+                )
+            try:
+                prompt = self.tokenizer.apply_chat_template(
+                    [dict(m) for m in request.messages], tokenize=False, add_generation_prompt=True)
+            except Exception as exc:
+                first_line = (str(exc).strip().splitlines() or [""])[0]
+                raise InputError(
+                    f"{self.model_id}: the chat template rejected task {request.task} item {request.item_id}"
+                    f" ({first_line}); try --chat-layout chat-no-system or base"
+                ) from None
+        else:
+            prompt = request.text or ""
+        return prompt + request.prefill
+
+    def _prompt_ids(self, request: Request, prompt: str) -> list[int]:
+        # a chat template writes its own BOS text; a plain prompt gets the tokenizer's special tokens
+        return self.tokenizer(prompt, add_special_tokens=request.messages is None)["input_ids"]
+
+    def prompt_limit(self, decoding: Decoding) -> int:
+        budget = self.model_info().context_length - decoding.max_new_tokens
+        if decoding.truncate_left and decoding.max_prompt_tokens is not None:
+            budget = min(budget, decoding.max_prompt_tokens)
+        return max(1, budget)
+
+    # -- generation ----------------------------------------------------------------
+
+    def _load(self):
+        if self._model is None:
+            import torch
+            from transformers import AutoModelForCausalLM
+
+            started = time.perf_counter()
+            try:
+                model = AutoModelForCausalLM.from_pretrained(self.path, dtype=getattr(torch, self.dtype))
+            except Exception as exc:
+                first_line = (str(exc).strip().splitlines() or [""])[0][:200]
+                raise InputError(f"{self.path}: the model could not be loaded ({type(exc).__name__}: {first_line})") from None
+            self._model = model.to(self.device).eval()
+            self.load_seconds = time.perf_counter() - started
+        return self._model
+
+    def generate(self, requests: list[Request], prompts: list[str]) -> list[str]:
+        return [g.completion for g in self.generate_detailed(requests, prompts)]
+
+    def generate_detailed(self, requests: list[Request], prompts: list[str]) -> list[Generation]:
+        """Complete every prompt; batches share one ``Decoding`` and are sorted by length."""
+        results: list[Generation | None] = [None] * len(prompts)
+        encoded = [self._prompt_ids(r, p) for r, p in zip(requests, prompts)]
+        groups: dict[Decoding, list[int]] = {}
+        for index, request in enumerate(requests):
+            groups.setdefault(request.decoding, []).append(index)
+        for decoding, indices in groups.items():
+            indices.sort(key=lambda i: (-len(encoded[i]), i))
+            for start in range(0, len(indices), self.batch_size):
+                chunk = indices[start:start + self.batch_size]
+                for index, generation in zip(chunk, self._generate_batch(
+                        [encoded[i] for i in chunk], [prompts[i] for i in chunk], decoding)):
+                    results[index] = generation
+        return results  # type: ignore[return-value]
+
+    def _generate_batch(self, batch_ids: list[list[int]], prompts: list[str], decoding: Decoding) -> list[Generation]:
+        import torch
+
+        model = self._load()
+        limit = self.prompt_limit(decoding)
+        truncated = [max(0, len(ids) - limit) for ids in batch_ids]
+        batch_ids = [ids[-limit:] if len(ids) > limit else ids for ids in batch_ids]
+        width = max(len(ids) for ids in batch_ids)
+        pad = self.tokenizer.pad_token_id
+        if pad is None:
+            pad = self.tokenizer.eos_token_id if self.tokenizer.eos_token_id is not None else 0
+        input_ids = torch.tensor([[pad] * (width - len(ids)) + ids for ids in batch_ids], device=self.device)
+        attention = torch.tensor([[0] * (width - len(ids)) + [1] * len(ids) for ids in batch_ids], device=self.device)
+
+        kwargs = dict(max_new_tokens=decoding.max_new_tokens, do_sample=False, num_beams=1,
+                      temperature=None, top_p=None, top_k=None, pad_token_id=pad)
+        if decoding.stop:
+            kwargs.update(stop_strings=list(decoding.stop), tokenizer=self.tokenizer)
+        if not decoding.greedy:
+            seeds = [row_seed(decoding.seed, prompt) for prompt in prompts]
+            kwargs["logits_processor"] = [_make_row_sampler(seeds, decoding.temperature, decoding.top_p)]
+        started = time.perf_counter()
+        with torch.inference_mode():
+            output = model.generate(input_ids=input_ids, attention_mask=attention, **kwargs)
+        seconds = (time.perf_counter() - started) / len(batch_ids)
+
+        eos = model.generation_config.eos_token_id
+        end_ids = set(eos if isinstance(eos, list) else [eos] if eos is not None else []) | {pad}
+        generations = []
+        for row, ids, n_cut in zip(output[:, width:].tolist(), batch_ids, truncated):
+            length = next((i for i, token in enumerate(row) if token in end_ids), len(row))
+            text = self.tokenizer.decode(row[:length], skip_special_tokens=True)
+            generations.append(Generation(completion=cut_at_stop(text, decoding.stop), prompt_tokens=len(ids),
+                                          truncated_tokens=n_cut, new_tokens=length, seconds=seconds))
+        return generations

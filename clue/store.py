@@ -1,0 +1,139 @@
+"""The generation store: every completion, kept in SQLite as soon as it is generated.
+
+A completion is keyed by what determines it: the model's identity (id, resolved revision,
+backend, dtype), the exact rendered prompt and the decoding parameters (seed included).
+``generation_key`` hashes the canonical JSON of these. A killed run loses at most the batch
+it was generating; started again, it finds every stored key and generates only the rest.
+
+The first completion stored for a key is kept for good; storing the same key again only
+increments ``times_generated``, so tests (and users) can check that nothing was generated twice.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from clue.errors import InputError
+from clue.io import sha256_text
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS completions (
+    key TEXT PRIMARY KEY,
+    model TEXT NOT NULL,
+    task TEXT,
+    item_id TEXT,
+    prompt_sha256 TEXT NOT NULL,
+    completion TEXT NOT NULL,
+    prompt_tokens INTEGER,
+    truncated_tokens INTEGER NOT NULL DEFAULT 0,
+    new_tokens INTEGER,
+    seconds REAL,
+    created_at REAL NOT NULL,
+    times_generated INTEGER NOT NULL DEFAULT 1,
+    key_json TEXT NOT NULL            -- the key material, with the prompt replaced by its sha256
+);
+"""
+
+
+def canonical_json(obj) -> str:
+    return json.dumps(obj, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
+def key_material(identity: dict, prompt: str, decoding: dict) -> dict:
+    """Everything a completion depends on (the seed is part of ``decoding``)."""
+    return {"model": identity, "prompt": prompt, "decoding": decoding, "seed": decoding.get("seed")}
+
+
+def generation_key(identity: dict, prompt: str, decoding: dict) -> str:
+    return sha256_text(canonical_json(key_material(identity, prompt, decoding)))
+
+
+@dataclass(frozen=True)
+class Generation:
+    """One completion and what the backend reports about it."""
+
+    completion: str
+    prompt_tokens: int | None = None
+    truncated_tokens: int = 0         # tokens cut from the left of an over-long prompt
+    new_tokens: int | None = None
+    seconds: float | None = None      # this completion's share of its batch's wall time
+
+
+@dataclass(frozen=True)
+class StoredGeneration:
+    key: str
+    completion: str
+    prompt_tokens: int | None
+    truncated_tokens: int
+    new_tokens: int | None
+    seconds: float | None
+    times_generated: int
+
+
+class GenerationStore:
+    """A SQLite file in WAL mode; one transaction (commit) per stored batch."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._db = sqlite3.connect(self.path, timeout=60)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.executescript(SCHEMA)
+        except sqlite3.DatabaseError as exc:
+            raise InputError(f"{self.path}: not a usable generation store ({exc})") from None
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> GenerationStore:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def get_many(self, keys: Sequence[str]) -> dict[str, StoredGeneration]:
+        found: dict[str, StoredGeneration] = {}
+        unique = list(dict.fromkeys(keys))
+        for start in range(0, len(unique), 500):
+            chunk = unique[start:start + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = self._db.execute(
+                "SELECT key, completion, prompt_tokens, truncated_tokens, new_tokens, seconds, times_generated "
+                f"FROM completions WHERE key IN ({marks})",
+                chunk,
+            )
+            for row in rows:
+                found[row[0]] = StoredGeneration(*row)
+        return found
+
+    def put_many(self, rows: Iterable[tuple[str, dict, str, str, str, Generation]]) -> None:
+        """Store ``(key, key_material, model, task, item_id, generation)`` rows in one transaction."""
+        now = time.time()
+        with self._db:
+            for key, material, model, task, item_id, gen in rows:
+                self._db.execute(
+                    "INSERT INTO completions (key, model, task, item_id, prompt_sha256, completion, prompt_tokens,"
+                    " truncated_tokens, new_tokens, seconds, created_at, key_json)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                    " ON CONFLICT(key) DO UPDATE SET times_generated = times_generated + 1",
+                    (key, model, task, item_id, sha256_text(material["prompt"]), gen.completion,
+                     gen.prompt_tokens, gen.truncated_tokens, gen.new_tokens, gen.seconds, now,
+                     canonical_json({**material, "prompt": sha256_text(material["prompt"])})),
+                )
+
+    def count(self) -> int:
+        return self._db.execute("SELECT COUNT(*) FROM completions").fetchone()[0]
+
+    def total_generations(self) -> int:
+        """How many completions were ever generated into this store (repeats included)."""
+        return self._db.execute("SELECT COALESCE(SUM(times_generated), 0) FROM completions").fetchone()[0]
+
+    def max_times_generated(self) -> int:
+        return self._db.execute("SELECT COALESCE(MAX(times_generated), 0) FROM completions").fetchone()[0]
