@@ -1,0 +1,117 @@
+"""Message layouts: how a system prompt, few-shot turns and the query become a chat or a plain text.
+
+Three layouts (``clue.tasks.base.CHAT_LAYOUTS``):
+
+- ``chat-system``: ``[system, (user, assistant) x k, user]``, rendered with the model's chat template;
+- ``chat-no-system``: the same without a system turn; the system prompt is prepended to the first
+  user turn as ``sys_prompt + "\\n\\n" + user``;
+- ``base``: plain text ``sys_prompt\\n\\n{user 1}\\n\\n{answer 1}\\n\\n…\\n\\n{query}\\n\\n``.
+
+The backend renders ``messages`` with ``tokenizer.apply_chat_template(messages, tokenize=False,
+add_generation_prompt=True)`` (or takes ``text`` as is) and appends the request's prefill.
+"""
+
+from __future__ import annotations
+
+import string
+from collections.abc import Callable, Sequence
+
+from clue.errors import InputError
+from clue.tasks.base import CHAT_LAYOUTS, ModelInfo
+
+Shot = tuple[str, str]   # (user turn, assistant answer)
+
+
+def model_family(model_name: str) -> str | None:
+    """The paper-era rule on the model's name: "llama3" (stop strings), "phi" (cut at " <|end|>")."""
+    lowered = model_name.lower()
+    if "llama-3" in lowered or "llama3" in lowered:
+        return "llama3"
+    if "phi" in lowered:
+        return "phi"
+    return None
+
+
+def family_of(model: ModelInfo) -> str | None:
+    return model.family or model_family(model.name)
+
+
+def resolve_layout(model: ModelInfo, requested: str | None = None) -> str:
+    """The layout to use: ``requested`` (``--chat-layout``) if given, else the one detected from the model.
+
+    A chat layout for a model without a chat template, or ``chat-system`` for a template that
+    rejects a system turn, is refused with a one-line error.
+    """
+    if requested is None or requested == "auto":
+        return model.detected_layout
+    if requested not in CHAT_LAYOUTS:
+        raise InputError(f"unknown chat layout {requested!r}: expected auto or one of {', '.join(CHAT_LAYOUTS)}")
+    require_layout(model, requested)
+    return requested
+
+
+def require_layout(model: ModelInfo, layout: str) -> None:
+    if layout != "base" and not model.has_chat_template:
+        raise InputError(f"model {model.name}: has no chat template, so layout {layout!r} cannot be rendered; "
+                         "use --chat-layout base")
+    if layout == "chat-system" and not model.accepts_system_role:
+        raise InputError(f"model {model.name}: its chat template rejects a system turn (layout chat-system); "
+                         "use --chat-layout chat-no-system")
+
+
+def accepts_system_role(apply_chat_template: Callable[..., str]) -> bool:
+    """Whether a chat template renders a system turn (it neither raises nor drops the system text)."""
+    marker = "clue-system-probe-7f3a"
+    try:
+        rendered = apply_chat_template(
+            [{"role": "system", "content": marker}, {"role": "user", "content": "hello"}],
+            tokenize=False, add_generation_prompt=True)
+    except Exception:   # templates signal "no system role" with jinja exceptions of their own
+        return False
+    return marker in rendered
+
+
+def build_prompt(sys_prompt: str, shots: Sequence[Shot], query: str, layout: str) -> dict:
+    """``{"messages": [...]}`` for the chat layouts or ``{"text": ...}`` for ``base`` (paper-era rules)."""
+    if layout == "base":
+        parts = [sys_prompt]
+        for user, answer in shots:
+            parts += [user, answer]
+        return {"text": "\n\n".join(parts) + f"\n\n{query}\n\n"}
+    if layout == "chat-system":
+        messages = [{"role": "system", "content": sys_prompt}]
+        for user, answer in shots:
+            messages += [{"role": "user", "content": user}, {"role": "assistant", "content": answer}]
+        messages.append({"role": "user", "content": query})
+        return {"messages": messages}
+    if layout == "chat-no-system":
+        messages = []
+        for user, answer in shots:
+            messages += [{"role": "user", "content": user}, {"role": "assistant", "content": answer}]
+        messages.append({"role": "user", "content": query})
+        if shots:
+            messages[0] = {"role": "user", "content": f"{sys_prompt}\n\n{messages[0]['content']}"}
+        else:   # the original keeps the system prompt as a user turn of its own when there are no shots
+            messages.insert(0, {"role": "user", "content": sys_prompt})
+        return {"messages": messages}
+    raise InputError(f"unknown chat layout {layout!r}: expected one of {', '.join(CHAT_LAYOUTS)}")
+
+
+def template_fields(template: str) -> list[str]:
+    return [name for _, name, _, _ in string.Formatter().parse(template) if name]
+
+
+def empty_answer(assistant_template: str) -> str:
+    """The paper-era prefill: the assistant template with its answer field(s) formatted to ''."""
+    return assistant_template.format(**{name: "" for name in template_fields(assistant_template)})
+
+
+def fill(template: str, fields: dict, where: str) -> str:
+    """``template.format(**fields)``; a field the record lacks is a one-line error naming ``where``."""
+    try:
+        return template.format(**fields)
+    except KeyError as exc:
+        raise InputError(f"{where}: the template uses field {{{exc.args[0]}}}, which the records do not have "
+                         f"(available: {', '.join(sorted(fields))})") from None
+    except (IndexError, ValueError) as exc:
+        raise InputError(f"{where}: the template is not a valid str.format template ({exc})") from None
