@@ -1,0 +1,104 @@
+"""`clue evaluate`, `clue score`, `clue demo`: run models on the six tasks, re-score runs, the offline demo."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from clue.taskinfo import TASK_IDS
+
+PATH = click.Path(path_type=str)
+
+
+@click.command()
+@click.option("--model", required=True,
+              help="A local model folder, a Hugging Face Hub id (owner/name), or `baseline` (no model: "
+                   "the reference baselines). Gated models read HF_TOKEN from the environment.")
+@click.option("--revision", help="Hub revision (branch, tag or commit) to evaluate; the resolved commit is recorded.")
+@click.option("--backend", type=click.Choice(["hf", "vllm"]), default="hf", show_default=True,
+              help="hf: transformers (CPU or GPU). vllm: vLLM on a GPU (pip install 'clue-kit[gpu]').")
+@click.option("--dtype", type=click.Choice(["auto", "float32", "bfloat16", "float16"]), default="auto",
+              show_default=True, help="Weights dtype; auto = float32 on CPU, bfloat16 (or float16) on GPU.")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+@click.option("--protocol", default="paper", show_default=True,
+              help="paper (the published numbers' protocol), upstream (the current upstream code) or demo.")
+@click.option("--protocol-dir", type=PATH, help="Folder of protocol/<name>.json (default ./protocol, $CLUE_PROTOCOL).")
+@click.option("--data-dir", type=PATH, help="Folder of built test sets (default ./data, $CLUE_DATA).")
+@click.option("--results-dir", type=PATH, help="Where runs are written (default ./results, $CLUE_RESULTS).")
+@click.option("--run", "run_name", help="Run name: results/<run>/ (default: today's date and the protocol). "
+                                        "Re-using a name resumes that run.")
+@click.option("--tasks", help=f"Comma-separated tasks (default all): {', '.join(TASK_IDS)}.")
+@click.option("--limit", type=click.IntRange(min=1), help="Score only the first N items of each task (smoke tests).")
+@click.option("--batch-size", type=click.IntRange(min=1), default=8, show_default=True,
+              help="Prompts generated together (length-sorted, left-padded).")
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Seed of sampling and of LongHealth's document shuffles and distractor draws.")
+@click.option("--greedy/--sample", default=None,
+              help="Override the protocol's decoding (paper: greedy; upstream: sampling at T=1, top-p 1, seeded).")
+@click.option("--chat-layout", type=click.Choice(["auto", "chat-system", "chat-no-system", "base"]), default="auto",
+              show_default=True, help="Message layout; auto detects it from the model's chat template.")
+@click.option("--metrics", default="all", show_default=True,
+              help="Metrics to compute: `all`, or `all` minus some, e.g. `-bertscore,-umls` (shown as missing).")
+@click.option("--assets-dir", type=PATH, help="Metric assets (BERTScore models, UMLS linker); see `clue assets`.")
+@click.option("--progress/--no-progress", default=True, show_default=True, help="Progress bars on stderr.")
+def evaluate(model, revision, backend, dtype, device, protocol, protocol_dir, data_dir, results_dir, run_name, tasks,
+             limit, batch_size, seed, greedy, chat_layout, metrics, assets_dir, progress):
+    """Evaluate a model on the CLUE tasks and write results/<run>/<model>/<task>/{predictions.jsonl,scores.json}
+    and results/<run>/manifest.json.
+
+    Every completion is stored (results/<run>/store.sqlite) as it is generated: run the same command
+    again after an interruption and only the missing completions are generated.
+
+    \b
+    Examples:
+      clue evaluate --model meta-llama/Meta-Llama-3-8B-Instruct --revision main
+      clue evaluate --model ./models/my-model --tasks mednli,meqsum --limit 20
+      clue evaluate --model baseline
+    """
+    from clue.runner import EvalOptions, evaluate as run_evaluation, summary_table
+
+    outcome = run_evaluation(EvalOptions(
+        model=model, backend=backend, revision=revision, dtype=dtype, device=device, protocol=protocol,
+        protocol_dir=protocol_dir, data_dir=data_dir, results_dir=results_dir, run=run_name, tasks=tasks,
+        limit=limit, batch_size=batch_size, seed=seed, greedy=greedy, chat_layout=chat_layout, metrics=metrics,
+        assets_dir=assets_dir, progress=progress))
+    click.echo(summary_table(outcome))
+
+
+@click.command()
+@click.argument("run", type=PATH)
+@click.option("--metrics", help="Metrics to compute (default: the run's). `all`, or e.g. `-bertscore,-umls`.")
+@click.option("--assets-dir", type=PATH, help="Metric assets (default: the run's, then $CLUE_ASSETS).")
+@click.option("--data-dir", type=PATH, help="Built test sets (default: the folder the run used).")
+@click.option("--protocol-dir", type=PATH, help="Protocol files (default: the folder the run used).")
+@click.option("--model", help="Re-score only this model of the run.")
+def score(run, metrics, assets_dir, data_dir, protocol_dir, model):
+    """Re-score RUN (a results/<run> folder) from its stored completions, without running the model.
+
+    Rewrites predictions.jsonl and scores.json; the numbers equal the original ones unless the
+    metrics or their assets changed. Needs the model's tokenizer (not its weights) to rebuild the prompts.
+    """
+    from clue.runner import resolve_run_dir, score_run, summary_table
+
+    outcome = score_run(resolve_run_dir(run), metrics=metrics, assets_dir=assets_dir, data_dir=data_dir,
+                        protocol_dir=protocol_dir, model=model)
+    click.echo(summary_table(outcome))
+
+
+@click.command()
+@click.option("--out", type=click.Path(path_type=Path), default=Path("demo-output"), show_default=True,
+              help="Folder for the synthetic raw files, test sets, tiny model and results.")
+@click.option("--limit", type=click.IntRange(min=1), default=6, show_default=True, help="Items scored per task.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--progress/--no-progress", default=True, show_default=True)
+def demo(out, limit, seed, progress):
+    """Run the whole chain offline, with no GPU: synthetic raw files -> test sets -> a tiny model built on
+    the spot -> the six tasks with the kit's own demo prompts -> the summary table.
+
+    The numbers show that the machinery works; they are NOT CLUE numbers (random model, synthetic
+    data, demo prompts).
+    """
+    from clue.testing.demo import run_demo
+
+    click.echo(run_demo(out, limit=limit, seed=seed, progress=progress))

@@ -1,0 +1,484 @@
+"""``clue evaluate`` and ``clue score``: from test sets and a protocol to scored runs on disk.
+
+For each task: records → requests (the task module) → prompts (the backend's ``render``) →
+store look-up → generation of what is missing, in length-sorted batches, each batch stored in
+one transaction as soon as it is generated → post-processing and scoring (the task module) →
+``predictions.jsonl`` and ``scores.json``. The run's ``manifest.json`` records everything the
+numbers depend on. Every file is written atomically.
+
+Batches are planned over all of a task's requests (sorted by prompt length, then request
+order), never over the missing ones only, so a resumed run generates each batch exactly as an
+uninterrupted run would have. ``score_run`` repeats the scoring half from the store, without
+loading model weights (the backend is made for its tokenizer and chat template only).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import sys
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+from clue.backends.base import Request
+from clue.errors import InputError, NotReadyError
+from clue.io import read_json, sha256_text, write_json, write_jsonl
+from clue.manifest import dataset_fingerprint, hardware, kit_info, package_versions, scrub
+from clue.paths import assets_dir as default_assets_dir
+from clue.paths import data_dir as default_data_dir
+from clue.paths import results_dir as default_results_dir
+from clue.store import Generation, GenerationStore, generation_key, key_material
+from clue.taskinfo import parse_tasks, task_info
+from clue.tasks.base import EvalContext, ModelInfo
+
+MANIFEST_VERSION = 1
+
+
+@dataclass
+class EvalOptions:
+    """Everything ``clue evaluate`` takes; ``None`` means the default (paths: ``clue.paths``)."""
+
+    model: str
+    backend: str = "hf"
+    revision: str | None = None
+    dtype: str = "auto"
+    device: str = "auto"
+    protocol: str = "paper"
+    protocol_dir: str | None = None
+    data_dir: str | None = None
+    results_dir: str | None = None
+    run: str | None = None
+    tasks: str | None = None            # comma-separated ids, None = all six
+    limit: int | None = None
+    batch_size: int = 8
+    seed: int = 0
+    greedy: bool | None = None          # None: the protocol's default
+    chat_layout: str = "auto"
+    metrics: str = "all"
+    assets_dir: str | None = None
+    progress: bool = True
+
+
+@dataclass
+class TaskOutcome:
+    task: str
+    scores: dict                          # the scores.json object
+    n_generated: int = 0
+    n_cached: int = 0
+    timings: dict = field(default_factory=dict)
+
+
+@dataclass
+class RunOutcome:
+    run_dir: Path
+    model_dir: Path
+    tasks: list[TaskOutcome]
+    timings: dict
+
+
+def model_dir_name(model: str) -> str:
+    """Hub ids keep owner and name (``owner__name``); a local folder is named by its last part."""
+    path = Path(model).expanduser()
+    if path.is_dir() or model.startswith((".", "/", "~")):
+        return path.resolve().name or "model"
+    return model.strip("/").replace("/", "__")
+
+
+def default_run_name(protocol: str) -> str:
+    return f"{_dt.date.today().isoformat()}-{protocol}"
+
+
+def _log(message: str) -> None:
+    print(scrub(message), file=sys.stderr, flush=True)
+
+
+# ------------------------------------------------------------------------- set-up
+
+def _load_protocol(name: str, protocol_dir: str | None):
+    from clue.protocol import load_protocol
+
+    return load_protocol(name, protocol_dir)
+
+
+def _metric_resources(metrics: str, assets_dir: str | None, protocol):
+    from clue.metrics.resources import MetricResources
+
+    return MetricResources.from_options(metrics=metrics, assets_dir=Path(assets_dir or default_assets_dir()),
+                                        protocol=protocol)
+
+
+def _model_info(backend) -> ModelInfo:
+    info = getattr(backend, "model_info", None)
+    if info is None:
+        raise InputError(f"backend {type(backend).__name__} does not describe its model (model_info)")
+    return info()
+
+
+def _make_backend(options: EvalOptions, revision: str | None = None):
+    from clue.backends import make_backend
+
+    return make_backend(options.model, options.backend, revision=revision or options.revision, dtype=options.dtype,
+                        device=options.device, batch_size=options.batch_size)
+
+
+def _context(options: EvalOptions, protocol, info: ModelInfo) -> EvalContext:
+    from clue.protocol.layout import resolve_layout
+
+    layout = resolve_layout(info, options.chat_layout)
+    return EvalContext(protocol=protocol, model=info, layout=layout, seed=options.seed, greedy=options.greedy,
+                       limit=options.limit)
+
+
+# ------------------------------------------------------------------------- requests and keys
+
+@dataclass
+class _Prepared:
+    task: str
+    module: object
+    requests: list[Request]
+    prompts: list[str]
+    keys: list[str]
+    materials: list[dict]
+
+
+def _prepare(module, task_id: str, records: list[dict], ctx: EvalContext, backend) -> _Prepared:
+    requests = module.build_requests(records, ctx)
+    identity = backend.identity()
+    prompts, keys, materials = [], [], []
+    for request in requests:
+        prompt = backend.render(request)
+        material = key_material(identity, prompt, request.decoding.as_dict())
+        prompts.append(prompt)
+        keys.append(generation_key(identity, prompt, request.decoding.as_dict()))
+        materials.append(material)
+    return _Prepared(task_id, module, requests, prompts, keys, materials)
+
+
+def plan_batches(prepared: _Prepared, batch_size: int) -> list[list[int]]:
+    """Request indices in batches: one decoding per batch, longest prompts first, ties in request order."""
+    groups: dict = {}
+    for index, request in enumerate(prepared.requests):
+        groups.setdefault(request.decoding, []).append(index)
+    batches = []
+    for indices in groups.values():
+        indices.sort(key=lambda i: (-len(prepared.prompts[i]), i))
+        batches += [indices[start:start + batch_size] for start in range(0, len(indices), batch_size)]
+    return batches
+
+
+def _generate(backend, requests: list[Request], prompts: list[str]) -> list[Generation]:
+    detailed = getattr(backend, "generate_detailed", None)
+    if detailed is not None:
+        return detailed(requests, prompts)
+    started = time.perf_counter()
+    completions = backend.generate(requests, prompts)
+    seconds = (time.perf_counter() - started) / max(1, len(prompts))
+    return [Generation(completion=c, seconds=seconds) for c in completions]
+
+
+def generate_missing(prepared: _Prepared, backend, store: GenerationStore, batch_size: int,
+                     progress: bool = True) -> tuple[int, int, float]:
+    """Generate and store every completion of ``prepared`` the store lacks.
+
+    Returns (generated, already stored, seconds spent inside the backend).
+    """
+    from tqdm import tqdm
+
+    stored = store.get_many(prepared.keys)
+    missing_keys = {k for k in prepared.keys if k not in stored}
+    n_cached = len(set(prepared.keys)) - len(missing_keys)
+    model_name = backend.identity().get("model", "")
+    generated, gen_seconds = 0, 0.0
+    with tqdm(total=len(missing_keys), desc=f"{prepared.task}", unit="prompt", disable=not progress or not missing_keys,
+              file=sys.stderr, dynamic_ncols=True) as bar:
+        for batch in plan_batches(prepared, batch_size):
+            todo, seen = [], set()
+            for index in batch:
+                key = prepared.keys[index]
+                if key in missing_keys and key not in seen:
+                    todo.append(index)
+                    seen.add(key)
+            if not todo:
+                continue
+            started = time.perf_counter()
+            generations = _generate(backend, [prepared.requests[i] for i in todo], [prepared.prompts[i] for i in todo])
+            gen_seconds += time.perf_counter() - started
+            store.put_many(
+                (prepared.keys[i], prepared.materials[i], model_name, prepared.task, prepared.requests[i].item_id, g)
+                for i, g in zip(todo, generations)
+            )
+            missing_keys -= seen
+            generated += len(todo)
+            bar.update(len(todo))
+    return generated, n_cached, gen_seconds
+
+
+# ------------------------------------------------------------------------- scoring and files
+
+def score_prepared(prepared: _Prepared, store: GenerationStore, ctx: EvalContext, resources, task_dir: Path,
+                   header: dict) -> dict:
+    """Post-process and score the stored completions; write predictions.jsonl and scores.json."""
+    stored = store.get_many(prepared.keys)
+    absent = sum(1 for k in prepared.keys if k not in stored)
+    if absent:
+        raise NotReadyError(f"{prepared.task}: {absent} of {len(prepared.keys)} completions are not in the store; "
+                            "run `clue evaluate` again with the same options to generate them")
+    module = prepared.module
+    generations = [stored[k] for k in prepared.keys]
+    outputs = [module.postprocess(g.completion, r, ctx) for g, r in zip(generations, prepared.requests)]
+    result = module.score(prepared.requests, outputs, ctx, resources)
+    if len(result.per_item) != len(prepared.requests):
+        raise InputError(f"task {prepared.task}: scored {len(result.per_item)} items for "
+                         f"{len(prepared.requests)} requests")
+
+    predictions = []
+    for item, request, prompt, generation, output in zip(result.per_item, prepared.requests, prepared.prompts,
+                                                          generations, outputs):
+        row = {"id": item.get("id", request.item_id), "prompt_hash": sha256_text(prompt),
+               "completion": generation.completion, "output": output}
+        row.update({k: v for k, v in item.items() if k != "id"})
+        if generation.truncated_tokens:
+            row["truncated_tokens"] = generation.truncated_tokens
+        predictions.append(row)
+
+    n_by_metric = dict(result.details.get("n_items_by_metric") or {})
+    if not n_by_metric:
+        for item in result.per_item:
+            for metric in item.get("scores", {}):
+                n_by_metric[metric] = n_by_metric.get(metric, 0) + 1
+    details = {k: v for k, v in result.details.items() if k != "n_items_by_metric"}
+    scores = {
+        **header,
+        "task": prepared.task,
+        "n_items": len(prepared.requests),
+        "metrics": {k: float(v) for k, v in result.metrics.items()},
+        "metrics_plain": {k: float(v) for k, v in result.metrics_plain.items()},
+        "averaging": result.averaging,
+        "missing_metrics": list(result.missing_metrics),
+        "n_items_by_metric": n_by_metric,
+        "truncated_prompts": sum(1 for g in generations if g.truncated_tokens),
+        "empty_outputs": sum(1 for o in outputs if not o.strip()),
+        "details": details,
+    }
+    write_jsonl(task_dir / "predictions.jsonl", predictions)
+    write_json(task_dir / "scores.json", scores)
+    return scores
+
+
+def _task_summary(scores: dict) -> dict:
+    """The task score: the mean of the reported metrics, when all are present."""
+    info = task_info(scores["task"])
+    values = [scores["metrics"].get(m) for m in info.metrics]
+    return {"task": info.name, "n": scores["n_items"],
+            **{m: scores["metrics"].get(m) for m in info.metrics},
+            "score": sum(values) / len(values) if all(v is not None for v in values) else None}
+
+
+# ------------------------------------------------------------------------- manifest
+
+def _write_manifest(run_dir: Path, model_key: str, entry: dict, common: dict) -> None:
+    path = run_dir / "manifest.json"
+    manifest = read_json(path) if path.exists() else {"manifest_version": MANIFEST_VERSION, "models": {}}
+    manifest.update(common)
+    manifest.setdefault("models", {})[model_key] = entry
+    import json
+
+    text = scrub(json.dumps(manifest, indent=2, ensure_ascii=False))
+    write_json(path, json.loads(text))
+
+
+# ------------------------------------------------------------------------- the two entry points
+
+def evaluate(options: EvalOptions) -> RunOutcome:
+    """Run (or resume) an evaluation; see the module docstring."""
+    started = time.perf_counter()
+    timings: dict = {}
+    protocol = _load_protocol(options.protocol, options.protocol_dir)
+    data_dir = Path(options.data_dir or default_data_dir())
+    from clue.tasks import get_task
+
+    tasks = parse_tasks(options.tasks)
+    modules = {t.id: get_task(t.id) for t in tasks}
+    records = {t.id: modules[t.id].load_records(data_dir) for t in tasks}   # fail before loading a model
+    if options.limit is not None and options.limit < 1:
+        raise InputError(f"--limit {options.limit}: expected a positive number of items")
+
+    backend = _make_backend(options)
+    info = _model_info(backend)
+    ctx = _context(options, protocol, info)
+    resources = _metric_resources(options.metrics, options.assets_dir, protocol)
+
+    run_dir = Path(options.results_dir or default_results_dir()) / (options.run or default_run_name(protocol.name))
+    model_key = model_dir_name(options.model)
+    model_dir = run_dir / model_key
+    store = GenerationStore(run_dir / "store.sqlite")
+    timings["setup_s"] = time.perf_counter() - started
+
+    entry = _manifest_entry(options, backend, info, ctx, protocol, data_dir, [t.id for t in tasks])
+    common = _manifest_common(protocol)
+    _write_manifest(run_dir, model_key, {**entry, "status": "running"}, common)
+
+    header = {"model": options.model, "revision": backend.identity().get("revision"), "protocol": protocol.name,
+              "layout": ctx.layout}
+    outcomes = []
+    try:
+        for t in tasks:
+            task_started = time.perf_counter()
+            prepared = _prepare(modules[t.id], t.id, records[t.id], ctx, backend)
+            prepare_s = time.perf_counter() - task_started
+            store_started = time.perf_counter()
+            generated, cached, gen_s = generate_missing(prepared, backend, store, options.batch_size, options.progress)
+            loop_s = time.perf_counter() - store_started
+            score_started = time.perf_counter()
+            scores = score_prepared(prepared, store, ctx, resources, model_dir / t.id, header)
+            score_s = time.perf_counter() - score_started
+            task_timings = {"prepare_s": prepare_s, "generate_s": gen_s, "store_s": loop_s - gen_s,
+                            "score_s": score_s, "total_s": time.perf_counter() - task_started}
+            outcomes.append(TaskOutcome(t.id, scores, generated, cached, task_timings))
+            entry.setdefault("tasks", {})[t.id] = {
+                "decoding": [d.as_dict() for d in dict.fromkeys(r.decoding for r in prepared.requests)],
+                "n_requests": len(prepared.requests), "generated": generated, "from_store": cached,
+                "truncated_prompts": scores["truncated_prompts"], "timings": task_timings,
+            }
+            if scores["truncated_prompts"]:
+                _log(f"{t.id}: {scores['truncated_prompts']} prompt(s) longer than the model allows were cut from "
+                     f"the left (truncated_tokens in {model_dir / t.id / 'predictions.jsonl'})")
+    finally:
+        store.close()
+    timings["model_load_s"] = getattr(backend, "load_seconds", 0.0)
+    timings["total_s"] = time.perf_counter() - started
+    entry.update(status="complete", timings=timings, finished_at=_now())
+    _write_manifest(run_dir, model_key, entry, common)
+    return RunOutcome(run_dir, model_dir, outcomes, timings)
+
+
+def score_run(run_dir: str | os.PathLike, *, metrics: str | None = None, assets_dir: str | None = None,
+              data_dir: str | None = None, protocol_dir: str | None = None, model: str | None = None,
+              progress: bool = False) -> RunOutcome:
+    """Re-score a run from its stored completions; no model weights are loaded, nothing is generated."""
+    run_dir = Path(run_dir)
+    manifest_path = run_dir / "manifest.json"
+    if not manifest_path.exists():
+        raise InputError(f"{manifest_path}: not found; expected a run folder written by `clue evaluate`")
+    if not (run_dir / "store.sqlite").exists():
+        raise InputError(f"{run_dir / 'store.sqlite'}: not found; the run's completions are missing")
+    manifest = read_json(manifest_path)
+    entries = manifest.get("models") or {}
+    if model is not None:
+        entries = {k: v for k, v in entries.items() if model in (k, v.get("options", {}).get("model"))}
+    if not entries:
+        raise InputError(f"{manifest_path}: no model {model or ''} recorded in this run".replace("  ", " "))
+
+    started = time.perf_counter()
+    outcomes: list[TaskOutcome] = []
+    store = GenerationStore(run_dir / "store.sqlite")
+    last_dir = run_dir
+    try:
+        for model_key, entry in entries.items():
+            recorded = entry["options"]
+            options = EvalOptions(**{**recorded, "progress": progress})
+            if metrics is not None:
+                options.metrics = metrics
+            if assets_dir is not None:
+                options.assets_dir = assets_dir
+            options.data_dir = data_dir or recorded.get("data_dir")
+            options.protocol_dir = protocol_dir or recorded.get("protocol_dir")
+            protocol = _load_protocol(options.protocol, options.protocol_dir)
+            resolved = entry["identity"].get("revision")
+            hub = options.revision is not None or not Path(options.model).expanduser().is_dir()
+            backend = _make_backend(options, revision=resolved if hub and options.model != "baseline" else None)
+            if backend.identity() != entry["identity"]:
+                raise InputError(f"{options.model}: the model is not the one this run used (recorded "
+                                 f"{entry['identity'].get('revision')}, found {backend.identity().get('revision')})")
+            info = _model_info(backend)
+            ctx = _context(options, protocol, info)
+            resources = _metric_resources(options.metrics, options.assets_dir, protocol)
+            header = {"model": options.model, "revision": resolved, "protocol": protocol.name, "layout": ctx.layout}
+            from clue.tasks import get_task
+
+            for task_id in entry.get("task_ids", []):
+                module = get_task(task_id)
+                records = module.load_records(Path(options.data_dir or default_data_dir()))
+                prepared = _prepare(module, task_id, records, ctx, backend)
+                scores = score_prepared(prepared, store, ctx, resources, run_dir / model_key / task_id, header)
+                outcomes.append(TaskOutcome(task_id, scores, 0, len(prepared.keys)))
+            last_dir = run_dir / model_key
+            entry["rescored_at"] = _now()
+            entry["options"]["metrics"] = options.metrics
+            _write_manifest(run_dir, model_key, entry, {})
+    finally:
+        store.close()
+    return RunOutcome(run_dir, last_dir, outcomes, {"total_s": time.perf_counter() - started})
+
+
+# ------------------------------------------------------------------------- manifest parts
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def _manifest_common(protocol) -> dict:
+    return {"kit": kit_info(), "packages": package_versions(), "hardware": hardware(),
+            "protocol": protocol.identity() if hasattr(protocol, "identity") else {"name": protocol.name}}
+
+
+def _manifest_entry(options: EvalOptions, backend, info: ModelInfo, ctx: EvalContext, protocol, data_dir: Path,
+                    task_ids: list[str]) -> dict:
+    recorded = asdict(options)
+    recorded.pop("progress")
+    for key in ("data_dir", "protocol_dir", "results_dir", "assets_dir"):
+        if recorded[key] is not None:
+            recorded[key] = str(Path(recorded[key]).resolve())
+    recorded["data_dir"] = str(data_dir.resolve())
+    settings = getattr(backend, "settings", None)
+    return {
+        "options": recorded,
+        "identity": backend.identity(),
+        "backend_settings": settings() if settings else {},
+        "model_info": {k: v for k, v in asdict(replace(info, count_tokens=None, truncate_tokens=None)).items()
+                       if k not in ("count_tokens", "truncate_tokens")},
+        "layout": ctx.layout,
+        "seed": options.seed,
+        "greedy": options.greedy if options.greedy is not None else protocol.settings.greedy,
+        "task_ids": task_ids,
+        "datasets": {task_id: dataset_fingerprint(data_dir, task_id) for task_id in task_ids},
+        "started_at": _now(),
+    }
+
+
+# ------------------------------------------------------------------------- for the command line
+
+def resolve_run_dir(run: str | os.PathLike) -> Path:
+    """A results/<run> folder given as a path, or as a run name under the results folder."""
+    path = Path(run)
+    if (path / "manifest.json").exists():
+        return path
+    under = default_results_dir() / str(run)
+    if (under / "manifest.json").exists():
+        return under
+    raise InputError(f"{run}: no such run (no manifest.json here or under {default_results_dir()})")
+
+
+def summary_table(outcome: RunOutcome) -> str:
+    """The end-of-run table: per task its items, reported metrics (percent), task score, store use."""
+    from tabulate import tabulate
+
+    rows, level_scores = [], {1: [], 2: []}
+    for task in outcome.tasks:
+        info = task_info(task.task)
+        summary = _task_summary(task.scores)
+        metrics = "  ".join(f"{m} {summary[m]:.2f}" if summary[m] is not None else f"{m} –" for m in info.metrics)
+        level_scores[info.level].append(summary["score"])
+        rows.append([info.name, task.scores["n_items"], metrics,
+                     None if summary["score"] is None else round(summary["score"], 2),
+                     task.n_generated, task.n_cached, task.scores.get("truncated_prompts", 0)])
+    table = tabulate(rows, headers=["Task", "Items", "Metrics (%)", "Score", "Generated", "From store", "Truncated"],
+                     tablefmt="github", missingval="–")
+    lines = [table]
+    for level, values in level_scores.items():
+        expected = sum(1 for t in parse_tasks(None) if t.level == level)
+        if len(values) == expected and all(v is not None for v in values):
+            lines.append(f"Level {level}: {sum(values) / len(values):.2f}")
+    lines.append(f"Results: {outcome.model_dir}")
+    return "\n".join(lines)
