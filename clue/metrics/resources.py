@@ -5,11 +5,11 @@ it to every task's ``score``. Which BERTScore model and layer a task uses is the
 business (``clue.protocol.settings``); this class only loads what it is asked for, once, from
 local files, and says clearly when something is missing:
 
-    resources = MetricResources(enabled=parse_metrics("rouge,bertscore"), assets_dir=assets_dir())
-    resources.check()                                  # NotReadyError naming `clue assets fetch`
-    if resources.enabled("bertscore"):
-        scorer = resources.bertscorer("allenai/scibert_scivocab_uncased", 8)
-    missing = resources.missing_keys(TASK.metrics)     # e.g. ["umls_f1"]: shown as missing, never 0
+    resources = MetricResources.from_options(metrics="all,-umls", assets_dir=assets_dir())
+                                                       # checks the assets: NotReadyError naming `clue assets fetch`
+    scorer = resources.bertscorer("allenai/scibert_scivocab_uncased", 8)   # None if left out with --metrics
+    linker = resources.umls()                                              # None here (left out)
+    missing = resources.missing_keys(TASK.metrics)     # ["umls_f1"]: shown as missing, never 0
 
 Tests and the offline demo point the metrics at tiny stand-ins:
 ``MetricResources(bertscore_paths={"allenai/scibert_scivocab_uncased": tiny_dir}, umls_linker=linker)``.
@@ -76,6 +76,20 @@ class MetricResources:
         self.device = device
         self._scorers: dict[tuple[str, int], object] = {}
 
+    @classmethod
+    def from_options(cls, metrics: str | Iterable[str] | None = None, assets_dir: str | os.PathLike | None = None,
+                     protocol=None, check: bool = True, **overrides) -> MetricResources:
+        """From ``--metrics`` and ``--assets-dir``; checks (fast, no hashing) that the enabled metrics'
+        assets are there, so a run fails before generating rather than after.
+
+        ``protocol`` is accepted for the runner's convenience and not used: which model a task
+        scores with is the protocol's business; every BERTScore model in the lock is required.
+        """
+        resources = cls(parse_metrics(metrics), assets_dir, **overrides)
+        if check:
+            resources.check()
+        return resources
+
     # ------------------------------------------------------------------ what runs
     def enabled(self, name: str) -> bool:
         return _ALIASES.get(name, name) in self._enabled
@@ -115,9 +129,9 @@ class MetricResources:
         return assets.bertscore_model_dir(model_name, self.assets_dir, self._lock)
 
     def bertscorer(self, model_name: str, num_layers: int):
-        """The run's one :class:`~clue.metrics.bertscore.BertScorer` for (model, layer)."""
+        """The run's one :class:`~clue.metrics.bertscore.BertScorer` for (model, layer); None if left out."""
         if not self.enabled("bertscore"):
-            raise InputError("BERTScore was left out with --metrics; the task must not ask for it")
+            return None
         key = (model_name, num_layers)
         if key not in self._scorers:
             from clue.metrics.bertscore import BertScorer
@@ -126,10 +140,12 @@ class MetricResources:
                                             batch_size=self.batch_size, device=self.device)
         return self._scorers[key]
 
+    bertscore = bertscorer
+
     def umls(self):
-        """The run's one :class:`~clue.metrics.umls.UmlsLinker` (its entity-set cache lives as long)."""
+        """The run's one :class:`~clue.metrics.umls.UmlsLinker` (its entity-set cache lives as long); None if left out."""
         if not self.enabled("umls"):
-            raise InputError("UMLS-F1 was left out with --metrics; the task must not ask for it")
+            return None
         if self._umls is None:
             from clue.metrics.umls import UmlsLinker
 
