@@ -102,17 +102,22 @@ def compare_pairs(runs, pairs, no_paper_pairs, published, fmt, out, resamples, s
               help="Also check CSV tables written by `clue tables RUN --format csv --out DIR` (folder or file).")
 @click.option("--no-rescore", is_flag=True,
               help="Skip re-running the metrics on the stored completions; check only the aggregates.")
+@click.option("--data-dir", type=click.Path(file_okay=False), help="Test sets to re-score against (default: as recorded).")
+@click.option("--protocol-dir", type=click.Path(file_okay=False), help="Protocols folder (default: as recorded).")
+@click.option("--assets-dir", type=click.Path(file_okay=False), help="Metric assets folder (default: as recorded).")
 @click.pass_context
-def verify(ctx, run, tables_path, no_rescore):
+def verify(ctx, run, tables_path, no_rescore, data_dir, protocol_dir, assets_dir):
     """Recompute a run and confirm every number in it; exit status 1 if any cell differs.
 
-    Checks each scores.json against the per-item scores in predictions.jsonl, re-scores the stored
-    completions without the model and compares every field, and compares the task and level scores
+    Checks each scores.json against the per-item scores in predictions.jsonl, re-scores a copy of
+    the run from its stored completions (`clue score`: no model weights, the run is not touched)
+    and compares every field, and compares the task and level scores
     (and, with --tables, the cells of CSV tables) derived from both. Floats must agree within 1e-9.
     """
     from clue.report.verify import verify_run
 
-    report = verify_run(run, rescore=not no_rescore, tables=tables_path)
+    report = verify_run(run, rescore=not no_rescore, tables=tables_path, data_dir=data_dir,
+                        protocol_dir=protocol_dir, assets_dir=assets_dir)
     for difference in report.differences:
         click.echo(f"DIFFERS {difference}")
     for reason in report.skipped:

@@ -89,8 +89,10 @@ def plot_levels(rows: list[ModelScores], out: Path, *, paper: list[ModelScores] 
             zorder=2 if is_paper else 3)
         collection.set_gid(f"clue-points-{'paper' if is_paper else 'run'}-{fam}-{kind}".replace(" ", "_"))
         if not is_paper:
-            for p in members:
-                axes.annotate(p.label, (p.x, p.y), textcoords="offset points", xytext=(5, 4), fontsize=7)
+            for p in members:   # short label: the last part of the model id, and the run
+                short = p.label.split("/")[-1] if "/" in p.label.split(" (")[0] else p.label
+                axes.annotate(short, (p.x, p.y), textcoords="offset points", xytext=(5, 4), fontsize=7)
+    axes.margins(x=0.2, y=0.08)
     axes.set_xlabel("Level 1 score")
     axes.set_ylabel("Level 2 score")
     axes.set_title(title)

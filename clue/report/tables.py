@@ -200,7 +200,7 @@ def _csv_layout(table: Table) -> tuple[list[str], list[list[Any]]]:
                 out += [cell.value, cell.low, cell.high]
             else:
                 out += [cell, None, None] if ci else [cell]
-        rows.append(["" if c is None else (repr(float(c)) if isinstance(c, float) else c) for c in out])
+        rows.append(["" if c is None else (repr(round(float(c), 10)) if isinstance(c, float) else c) for c in out])
     if table.values:
         headers.append("Values")
         rows = [r + [v] for r, v in zip(rows, table.values)]

@@ -141,12 +141,28 @@ def _rescored_rows(run_dir: Path, rescored: dict[str, dict[str, dict]], plain: b
     return rows
 
 
-def _default_rescorer() -> Callable[[Path], dict] | None:
+def _default_rescorer(**options) -> Callable[[Path], object] | None:
     try:
         from clue.runner import score_run
     except ImportError:
         return None
-    return score_run
+    return lambda run_dir: score_run(run_dir, **{k: v for k, v in options.items() if v is not None})
+
+
+def rescore_copy(run_dir: Path, rescorer: Callable[[Path], object]) -> dict[str, dict[str, dict]]:
+    """Re-score a copy of the run (its scores.json and predictions.jsonl left out, so nothing stale
+    survives) and read back ``{model_dir: {task: scores.json}}`` from the copy."""
+    with tempfile.TemporaryDirectory(prefix="clue-verify-") as tmp:
+        copy = Path(tmp) / run_dir.name
+        shutil.copytree(run_dir, copy, ignore=shutil.ignore_patterns("scores.json", "predictions.jsonl"))
+        rescorer(copy)
+        rescored: dict[str, dict[str, dict]] = {}
+        for directory in sorted(p for p in copy.iterdir() if p.is_dir()):
+            for task in TASKS:
+                path = directory / task.id / "scores.json"
+                if path.is_file():
+                    rescored.setdefault(directory.name, {})[task.id] = read_json(path)
+    return rescored
 
 
 def check_rescored(run_dir: Path, rescored: dict[str, dict[str, dict]], report: VerifyReport,
@@ -232,29 +248,23 @@ def _expected_cells(table: str, row: ModelScores) -> dict[str, float | None]:
 
 
 def verify_run(run: str | Path, *, rescore: bool = True, tables: Path | None = None,
-               rescorer: Callable[[Path], dict] | None = None) -> VerifyReport:
-    """Run every check that can run; ``rescorer(run_dir) -> {model_dir: {task: scores_dict}}``.
+               rescorer: Callable[[Path], object] | None = None, **score_options) -> VerifyReport:
+    """Run every check that can run.
 
-    The re-scorer works on a copy of the run, so the run's own files are never touched.
+    ``rescorer(copy_of_run_dir)`` re-scores a copy of the run in place (default:
+    ``clue.runner.score_run`` with ``score_options``: data_dir, protocol_dir, assets_dir, metrics),
+    so the run's own files are never touched.
     """
     run_dir = resolve_run_dir(run)
     report = VerifyReport(run_dir)
     load_run(run_dir)  # fails clearly on a folder that is not a run
     check_aggregates(run_dir, report)
-    if not rescore:
-        report.skipped.append("re-scoring (--no-rescore)")
-        if tables is not None:
-            check_table_files(tables, load_run(run_dir) + load_run(run_dir, plain=True), report)
-        return report
-    rescorer = rescorer or _default_rescorer()
+    rescorer = (rescorer or _default_rescorer(**score_options)) if rescore else None
     if rescorer is None:
-        report.skipped.append("re-scoring: clue.runner.score_run is not available in this installation")
+        report.skipped.append("re-scoring: " + ("--no-rescore" if not rescore else
+                                                "clue.runner.score_run is not available in this installation"))
         if tables is not None:
             check_table_files(tables, load_run(run_dir) + load_run(run_dir, plain=True), report)
         return report
-    with tempfile.TemporaryDirectory(prefix="clue-verify-") as tmp:
-        copy = Path(tmp) / run_dir.name
-        shutil.copytree(run_dir, copy)
-        rescored = rescorer(copy)
-    check_rescored(run_dir, rescored, report, tables)
+    check_rescored(run_dir, rescore_copy(run_dir, rescorer), report, tables)
     return report
