@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from clue.backends.base import Decoding, Request
-from clue.errors import NotReadyError
+from clue.errors import InputError, NotReadyError
 from clue.io import read_jsonl
 from clue.protocol.layout import build_prompt, empty_answer, family_of, fill, require_layout
 from clue.protocol.settings import LLAMA3_STOP, PHI_END, SELF_PROMPT_RE
@@ -35,9 +35,13 @@ def select_few_shot(rows: Sequence[dict], k: int, shuffle: bool) -> tuple[list[d
 
 def task_layout(ctx: EvalContext) -> str:
     """Paper: the model's layout (detected or --chat-layout). Upstream: always [system, …] chat."""
-    layout = ctx.layout if ctx.protocol.settings.paper_layouts else "chat-system"
-    require_layout(ctx.model, layout)
-    return layout
+    if ctx.protocol.settings.paper_layouts:
+        require_layout(ctx.model, ctx.layout)
+        return ctx.layout
+    if not (ctx.model.has_chat_template and ctx.model.accepts_system_role):
+        raise InputError(f"model {ctx.model.name}: protocol {ctx.protocol.name} always sends a system turn, which "
+                         "this model's chat template cannot render; use --protocol paper (layout per model)")
+    return "chat-system"
 
 
 def decoding(task_id: str, ctx: EvalContext, *, stop_and_truncate: bool = True) -> Decoding:
@@ -111,64 +115,55 @@ def clean_output(completion: str, request: Request, ctx: EvalContext, *, strip: 
 
 # ------------------------------------------------------------------------- scoring
 
-def text_scores(task_id: str, predictions: list[str], references: list[str], ctx: EvalContext, resources,
-                umls: bool) -> tuple[list[dict], list[str]]:
-    """Per-item ROUGE-L/1/2, BERTScore F1 (the protocol's model and layer) and, if ``umls``, UMLS F1.
+def metric_resources(resources):
+    """``resources`` as given, or (None) one with the cheap metrics only: no BERTScore, no UMLS."""
+    if resources is not None:
+        return resources
+    from clue.metrics.resources import MetricResources
 
-    Returns (per-item score dicts, metrics skipped because ``resources`` does not provide them).
-    """
+    return MetricResources(enabled=["accuracy", "rouge", "icd", "longhealth"])
+
+
+def text_scores(task_id: str, predictions: list[str], references: list[str], ctx: EvalContext,
+                resources, umls: bool) -> list[dict]:
+    """Per-item ROUGE-L/1/2, BERTScore F1 (the protocol's model and layer) and, if ``umls``, UMLS F1,
+    each only when ``resources`` has it enabled."""
     from clue.metrics.rouge import rouge_scores
 
     task = ctx.protocol.settings.task(task_id)
-    per_item = [dict(scores) for scores in rouge_scores(predictions, references)]
-    missing = []
-
-    scorer = bert_scorer(resources, *task.bertscore) if task.bertscore else None
-    if scorer is None:
-        missing.append("bertscore_f1")
-    else:
+    if len(predictions) != len(references):
+        raise ValueError(f"{task_id}: {len(predictions)} outputs for {len(references)} requests")
+    per_item: list[dict] = [{} for _ in predictions]
+    if resources.enabled("rouge"):
+        for scores, rouge in zip(per_item, rouge_scores(predictions, references)):
+            scores.update(rouge)
+    if task.bertscore and resources.enabled("bertscore"):
         preds, refs = predictions, references
         if task.bertscore_lowercase:
             preds, refs = [p.lower() for p in preds], [r.lower() for r in refs]
-        for scores, f1 in zip(per_item, scorer.score(preds, refs)["f1"]):
+        for scores, f1 in zip(per_item, resources.bertscorer(*task.bertscore).score(preds, refs)["f1"]):
             scores["bertscore_f1"] = float(f1)
-
-    if umls:
-        linker = umls_linker(resources)
-        if linker is None:
-            missing.append("umls_f1")
-        else:
-            from clue.metrics.umls import umls_prf
-
-            sets = linker.entity_sets(list(predictions) + list(references))
-            pred_sets, gold_sets = sets[: len(predictions)], sets[len(predictions):]
-            for scores, pred, gold in zip(per_item, pred_sets, gold_sets):
-                scores["umls_f1"] = float(umls_prf(pred, gold)[2])
-    return per_item, missing
+    if umls and resources.enabled("umls"):
+        for scores, (_, _, f1) in zip(per_item, resources.umls().scores(predictions, references)):
+            scores["umls_f1"] = float(f1)
+    return per_item
 
 
-def bert_scorer(resources, model: str, layer: int):
-    """The BERTScore scorer of ``resources`` for (model, layer), or None when BERTScore is skipped."""
-    return resources.bertscore(model, layer) if resources is not None else None
+def task_result(task_info, per_item: list[dict], averaging: str, resources, details: dict | None = None) -> TaskResult:
+    """Average each metric over the items that have it: the protocol's rule and the plain mean, in percent.
 
-
-def umls_linker(resources):
-    """The UMLS linker of ``resources``, or None when UMLS F1 is skipped."""
-    return resources.umls() if resources is not None else None
-
-
-def task_result(per_item: list[dict], averaging: str, missing: Sequence[str] = (),
-                details: dict | None = None) -> TaskResult:
-    """Average each metric over the items that have it: the protocol's rule and the plain mean, in percent."""
+    Metrics left out with ``--metrics`` are dropped from the items and listed as missing (never 0).
+    """
     from clue.metrics.aggregate import aggregate, plain_mean
 
+    missing = resources.missing_keys(task_info.metrics)
     values: dict[str, list[float]] = {}
     for item in per_item:
+        item["scores"] = {key: float(value) for key, value in item["scores"].items() if key not in missing}
         for key, value in item["scores"].items():
-            values.setdefault(key, []).append(float(value))
+            values.setdefault(key, []).append(value)
     metrics = {key: 100.0 * aggregate(vals, averaging) for key, vals in values.items()}
     plain = {key: 100.0 * plain_mean(vals) for key, vals in values.items()}
     counts = {key: len(vals) for key, vals in values.items()}
     return TaskResult(per_item=per_item, metrics=metrics, metrics_plain=plain, averaging=averaging,
-                      missing_metrics=sorted(set(missing)),
-                      details={"n_items_by_metric": counts, **(details or {})})
+                      missing_metrics=missing, details={"n_items_by_metric": counts, **(details or {})})

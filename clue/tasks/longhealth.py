@@ -173,4 +173,5 @@ def score(requests: list[Request], outputs: list[str], ctx: EvalContext, resourc
             "choice": parse_choice(output),
             "scores": {f"task{subtask}": float(choice_correct(output, request.meta["reference"]))},
         })
-    return common.task_result(per_item, ctx.protocol.settings.task(TASK.id).averaging)
+    return common.task_result(TASK, per_item, ctx.protocol.settings.task(TASK.id).averaging,
+                              common.metric_resources(resources))

@@ -43,4 +43,5 @@ def score(requests: list[Request], outputs: list[str], ctx: EvalContext, resourc
          "scores": code_scores(output, request.meta["reference"])}
         for request, output in zip(requests, outputs, strict=True)
     ]
-    return common.task_result(per_item, ctx.protocol.settings.task(TASK.id).averaging)
+    return common.task_result(TASK, per_item, ctx.protocol.settings.task(TASK.id).averaging,
+                              common.metric_resources(resources))
