@@ -101,11 +101,13 @@ def _load_protocol(name: str, protocol_dir: str | None):
     return load_protocol(name, protocol_dir)
 
 
-def _metric_resources(metrics: str, assets_dir: str | None, protocol):
-    from clue.metrics.resources import MetricResources
+def _metric_resources(metrics: str, assets_dir: str | None):
+    """One MetricResources for the run; checks enabled metrics' assets before anything is generated."""
+    from clue.metrics.resources import MetricResources, parse_metrics
 
-    return MetricResources.from_options(metrics=metrics, assets_dir=Path(assets_dir or default_assets_dir()),
-                                        protocol=protocol)
+    resources = MetricResources(enabled=parse_metrics(metrics), assets_dir=Path(assets_dir or default_assets_dir()))
+    resources.check()
+    return resources
 
 
 def _model_info(backend) -> ModelInfo:
@@ -290,8 +292,12 @@ def _write_manifest(run_dir: Path, model_key: str, entry: dict, common: dict) ->
 
 # ------------------------------------------------------------------------- the two entry points
 
-def evaluate(options: EvalOptions) -> RunOutcome:
-    """Run (or resume) an evaluation; see the module docstring."""
+def evaluate(options: EvalOptions, resources=None) -> RunOutcome:
+    """Run (or resume) an evaluation; see the module docstring.
+
+    ``resources``: a ready :class:`clue.metrics.resources.MetricResources` (tests and the demo pass
+    tiny stand-ins); by default one is made from ``options.metrics`` and ``options.assets_dir``.
+    """
     started = time.perf_counter()
     timings: dict = {}
     protocol = _load_protocol(options.protocol, options.protocol_dir)
@@ -307,7 +313,8 @@ def evaluate(options: EvalOptions) -> RunOutcome:
     backend = _make_backend(options)
     info = _model_info(backend)
     ctx = _context(options, protocol, info)
-    resources = _metric_resources(options.metrics, options.assets_dir, protocol)
+    if resources is None:
+        resources = _metric_resources(options.metrics, options.assets_dir)
 
     run_dir = Path(options.results_dir or default_results_dir()) / (options.run or default_run_name(protocol.name))
     model_key = model_dir_name(options.model)
@@ -348,14 +355,15 @@ def evaluate(options: EvalOptions) -> RunOutcome:
         store.close()
     timings["model_load_s"] = getattr(backend, "load_seconds", 0.0)
     timings["total_s"] = time.perf_counter() - started
-    entry.update(status="complete", timings=timings, finished_at=_now())
+    describe = getattr(resources, "describe", None)
+    entry.update(status="complete", timings=timings, finished_at=_now(), metrics=describe() if describe else None)
     _write_manifest(run_dir, model_key, entry, common)
     return RunOutcome(run_dir, model_dir, outcomes, timings)
 
 
 def score_run(run_dir: str | os.PathLike, *, metrics: str | None = None, assets_dir: str | None = None,
               data_dir: str | None = None, protocol_dir: str | None = None, model: str | None = None,
-              progress: bool = False) -> RunOutcome:
+              progress: bool = False, resources=None) -> RunOutcome:
     """Re-score a run from its stored completions; no model weights are loaded, nothing is generated."""
     run_dir = Path(run_dir)
     manifest_path = run_dir / "manifest.json"
@@ -393,7 +401,7 @@ def score_run(run_dir: str | os.PathLike, *, metrics: str | None = None, assets_
                                  f"{entry['identity'].get('revision')}, found {backend.identity().get('revision')})")
             info = _model_info(backend)
             ctx = _context(options, protocol, info)
-            resources = _metric_resources(options.metrics, options.assets_dir, protocol)
+            model_resources = resources or _metric_resources(options.metrics, options.assets_dir)
             header = {"model": options.model, "revision": resolved, "protocol": protocol.name, "layout": ctx.layout}
             from clue.tasks import get_task
 
@@ -401,7 +409,8 @@ def score_run(run_dir: str | os.PathLike, *, metrics: str | None = None, assets_
                 module = get_task(task_id)
                 records = module.load_records(Path(options.data_dir or default_data_dir()))
                 prepared = _prepare(module, task_id, records, ctx, backend)
-                scores = score_prepared(prepared, store, ctx, resources, run_dir / model_key / task_id, header)
+                scores = score_prepared(prepared, store, ctx, model_resources, run_dir / model_key / task_id,
+                                        header)
                 outcomes.append(TaskOutcome(task_id, scores, 0, len(prepared.keys)))
             last_dir = run_dir / model_key
             entry["rescored_at"] = _now()

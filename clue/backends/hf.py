@@ -317,7 +317,9 @@ class HFBackend:
         if self._model is None:
             import torch
             from transformers import AutoModelForCausalLM
+            from transformers.utils import logging as hf_logging
 
+            hf_logging.disable_progress_bar()   # the run has its own progress bars
             started = time.perf_counter()
             try:
                 model = AutoModelForCausalLM.from_pretrained(self.path, dtype=getattr(torch, self.dtype))

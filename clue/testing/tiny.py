@@ -87,7 +87,7 @@ def build_tiny_model(
     vocab_size: int = 600,
     hidden_size: int = 48,
     num_layers: int = 2,
-    max_position_embeddings: int = 512,
+    max_position_embeddings: int = 1024,
     seed: int = 0,
     extra_corpus: list[str] | None = None,
 ) -> Path:
@@ -98,6 +98,9 @@ def build_tiny_model(
     """
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
 
     if chat not in ("system", "no-system", None):
         raise ValueError(f"chat must be 'system', 'no-system' or None, not {chat!r}")
