@@ -249,14 +249,16 @@ class CsvIndex:
         return parsed
 
 
-def index_csv(path: Path, progress: bool = False, keys: bool = False, checkpoints: int = 2048) -> CsvIndex:
+def index_csv(path: Path, progress: bool = False, keys: bool = False, checkpoints: int = 2048,
+              chunk_size: int = 1 << 20) -> CsvIndex:
     """Stream ``path`` (gz or plain) once and find every record boundary; holds no field text.
 
     For a gzip file, about ``checkpoints`` inflater states (35 KB each) are kept so that
     :meth:`CsvIndex.fetch` inflates only the stretches holding the rows it is asked for.
     """
     size = Path(path).stat().st_size
-    source = ByteSource(Path(path), checkpoint_every=min(4 << 20, max(128 << 10, size // checkpoints)))
+    every = min(4 << 20, max(min(128 << 10, chunk_size), size // checkpoints))
+    source = ByteSource(Path(path), chunk_size=chunk_size, checkpoint_every=every)
     ends: list[np.ndarray] = []
     parity = 0
     total = 0
