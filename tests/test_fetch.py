@@ -32,6 +32,7 @@ class Server:
         self.requests: list[tuple[str, str | None]] = []   # (path, Range header)
         self.drop_after: dict[str, int] = {}                # path -> bytes sent before dropping (once)
         self.ignore_range = False
+        self.fail_first: dict[str, int] = {}               # path -> HTTP status of the first answer (once)
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -48,6 +49,10 @@ class Server:
                         self.send_header("Content-Length", "0")
                         self.end_headers()
                         return
+                failure = outer.fail_first.pop(self.path, None)
+                if failure is not None:
+                    self.send_error(failure)
+                    return
                 body = outer.files.get(self.path)
                 if body is None:
                     self.send_error(404)
@@ -274,6 +279,13 @@ def test_netrc_credentials(tmp_path, server, registry, monkeypatch):
     monkeypatch.setenv("NETRC", str(netrc_file))
     results, _ = run(tmp_path / "raw", registry, sources=["notes"])
     assert results["notes"].verified
+
+
+def test_transient_server_error_is_retried(tmp_path, server, registry):
+    server.fail_first["/github/own/Repo/abc123/file.xlsx"] = 503
+    results, _ = run(tmp_path / "raw", registry, sources=["pub"])
+    assert results["pub"].verified
+    assert server.ranges("/github/own/Repo/abc123/file.xlsx") == [None, None]
 
 
 def test_404_names_the_url(tmp_path, server, registry):

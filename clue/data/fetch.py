@@ -163,6 +163,10 @@ def download(
                 if exc.code == 416 and offset:
                     # nothing after `offset`: the .part already holds the whole file
                     break
+                if exc.code in (500, 502, 503, 504) and failures < retries:
+                    failures += 1
+                    time.sleep(min(0.2 * 2**failures, 5.0))
+                    continue
                 raise _http_error(url, exc, credentialed) from None
             except (urllib.error.URLError, OSError) as exc:
                 failures += 1
