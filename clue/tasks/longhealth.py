@@ -81,7 +81,7 @@ def layout_prompt(sys_prompt: str, prompt: str, layout: str) -> dict:
         return {"messages": ({"role": "system", "content": sys_prompt}, {"role": "user", "content": prompt})}
     if layout == "chat-no-system":
         return {"messages": ({"role": "user", "content": sys_prompt + prompt},)}
-    return {"text": sys_prompt + "\n\n\n" + prompt}
+    return {"messages": None, "text": sys_prompt + "\n\n\n" + prompt}
 
 
 def _patients(records: list[dict]) -> dict[str, dict]:
