@@ -180,6 +180,8 @@ def write_outputs(task: str, module, records: list[dict], inputs: Inputs, out_di
     payload = render_jsonl(records)
     digest = hashlib.sha256(payload).hexdigest()
     folder = Path(out_dir) / task
+    for stale in folder.glob(".*.tmp"):  # temporary files of a build killed with SIGKILL
+        stale.unlink(missing_ok=True)
     manifest = {
         "task": task,
         "recipe": f"clue.data.recipes.{module.__name__.rsplit('.', 1)[-1]}",

@@ -12,6 +12,7 @@ each and can produce MIMIC-scale files (``write_discharge(..., n_notes=331_793)`
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import gzip
 import hashlib
@@ -121,38 +122,18 @@ def _note_lengths(rng: random.Random, n: int, chars: tuple[int, int, int]) -> li
     return [min(high, max(low, int(median * math.exp(rng.gauss(0.0, sigma))))) for _ in range(n)]
 
 
+@contextlib.contextmanager
 def _open_out(path: Path, gz: bool, compresslevel: int):
-    """A text handle writing to a temporary file beside ``path`` (renamed into place on success)."""
-    return _GzOrPlain(path, gz, compresslevel)
-
-
-class _GzOrPlain:
-    def __init__(self, path: Path, gz: bool, compresslevel: int) -> None:
-        self.path, self.gz, self.level = path, gz, compresslevel
-
-    def __enter__(self):
-        self._atomic = atomic_write(self.path, "wb")
-        raw = self._atomic.__enter__()
-        self._raw = raw
-        if self.gz:
-            # mtime=0 and no file name in the header: the same arguments always give the same bytes
-            self._gz = gzip.GzipFile(filename="", mode="wb", fileobj=raw, compresslevel=self.level, mtime=0)
-            binary = self._gz
-        else:
-            self._gz = None
-            binary = raw
-        self._text = io.TextIOWrapper(binary, encoding="utf-8", newline="", write_through=False)
-        return self._text
-
-    def __exit__(self, *exc):
-        try:
-            if exc[0] is None:
-                self._text.flush()
-                self._text.detach()
-                if self._gz is not None:
-                    self._gz.close()
-        finally:
-            return self._atomic.__exit__(*exc)
+    """A text handle writing (gzip or plain) to a temporary file renamed to ``path`` on success."""
+    with atomic_write(path, "wb") as raw:
+        # mtime=0 and no file name in the gzip header: the same arguments always give the same bytes
+        binary = gzip.GzipFile(filename="", mode="wb", fileobj=raw, compresslevel=compresslevel, mtime=0) if gz else raw
+        text = io.TextIOWrapper(binary, encoding="utf-8", newline="")
+        yield text
+        text.flush()
+        text.detach()
+        if gz:
+            binary.close()
 
 
 def make_note(rng: random.Random, pool: list[str], target_chars: int, sex: str = "F") -> str:
