@@ -1,4 +1,5 @@
-"""Requests rendered with real chat templates (a tokenizer built here), as the backends render them:
+"""Requests rendered with real chat templates (a tokenizer built here), as the backends render them
+(layout detection by the backend's ``accepts_system_role``):
 ``apply_chat_template(messages, tokenize=False, add_generation_prompt=True) + prefill``."""
 
 from __future__ import annotations
@@ -6,7 +7,8 @@ from __future__ import annotations
 import pytest
 
 from clue.errors import InputError
-from clue.protocol.layout import accepts_system_role, resolve_layout
+from clue.backends.hf import accepts_system_role
+from clue.protocol.layout import resolve_layout
 from clue.tasks import get_task
 from clue.tasks.base import EvalContext, ModelInfo
 from clue.testing.tiny import CHAT_TEMPLATE_NO_SYSTEM, CHAT_TEMPLATE_WITH_SYSTEM
@@ -31,7 +33,7 @@ def protocols(tmp_path_factory):
 
 def model_info(tok) -> ModelInfo:
     return ModelInfo(name="org/tiny", has_chat_template=tok.chat_template is not None,
-                     accepts_system_role=accepts_system_role(tok.apply_chat_template), context_length=2048)
+                     accepts_system_role=accepts_system_role(tok), context_length=2048)
 
 
 def render(tok, request) -> str:
@@ -41,10 +43,10 @@ def render(tok, request) -> str:
 
 
 def test_detection():
-    assert accepts_system_role(tokenizer(CHAT_TEMPLATE_WITH_SYSTEM).apply_chat_template)
-    assert not accepts_system_role(tokenizer(CHAT_TEMPLATE_NO_SYSTEM).apply_chat_template)
+    assert accepts_system_role(tokenizer(CHAT_TEMPLATE_WITH_SYSTEM))
+    assert not accepts_system_role(tokenizer(CHAT_TEMPLATE_NO_SYSTEM))
     dropping = "{% for m in messages %}{% if m['role'] != 'system' %}{{ m['content'] }}{% endif %}{% endfor %}"
-    assert not accepts_system_role(tokenizer(dropping).apply_chat_template)   # silently drops the system turn
+    assert not accepts_system_role(tokenizer(dropping))   # silently drops the system turn
 
 
 def test_paper_chat_system_rendered(protocols):

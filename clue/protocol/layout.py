@@ -7,14 +7,16 @@ Three layouts (``clue.tasks.base.CHAT_LAYOUTS``):
   user turn as ``sys_prompt + "\\n\\n" + user``;
 - ``base``: plain text ``sys_prompt\\n\\n{user 1}\\n\\n{answer 1}\\n\\n…\\n\\n{query}\\n\\n``.
 
-The backend renders ``messages`` with ``tokenizer.apply_chat_template(messages, tokenize=False,
+Whether a template accepts a system turn is detected by the backend
+(``clue.backends.hf.accepts_system_role``) into ``ModelInfo``; ``resolve_layout`` turns that (or
+``--chat-layout``) into the layout. The backend renders ``messages`` with ``tokenizer.apply_chat_template(messages, tokenize=False,
 add_generation_prompt=True)`` (or takes ``text`` as is) and appends the request's prefill.
 """
 
 from __future__ import annotations
 
 import string
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 from clue.errors import InputError
 from clue.tasks.base import CHAT_LAYOUTS, ModelInfo
@@ -57,18 +59,6 @@ def require_layout(model: ModelInfo, layout: str) -> None:
     if layout == "chat-system" and not model.accepts_system_role:
         raise InputError(f"model {model.name}: its chat template rejects a system turn (layout chat-system); "
                          "use --chat-layout chat-no-system")
-
-
-def accepts_system_role(apply_chat_template: Callable[..., str]) -> bool:
-    """Whether a chat template renders a system turn (it neither raises nor drops the system text)."""
-    marker = "clue-system-probe-7f3a"
-    try:
-        rendered = apply_chat_template(
-            [{"role": "system", "content": marker}, {"role": "user", "content": "hello"}],
-            tokenize=False, add_generation_prompt=True)
-    except Exception:   # templates signal "no system role" with jinja exceptions of their own
-        return False
-    return marker in rendered
 
 
 def build_prompt(sys_prompt: str, shots: Sequence[Shot], query: str, layout: str) -> dict:
