@@ -14,13 +14,16 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import datetime
 import gzip
 import hashlib
 import io
 import json
 import math
 import random
+import re
 import shutil
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -336,10 +339,20 @@ def write_meqsum(path: Path, n: int = 20, seed: int = 0) -> None:
         chq = f"SUBJECT: {obj}\nMESSAGE: Hello, my {rng.choice(('mother', 'father', 'son'))} has {obj} " + " ".join(
             rng.choices(_WORDS, k=rng.randrange(10, 60))) + ". What should we do?"
         sheet.append((f"{i + 1}-{rng.randrange(1000, 9999)}.xml", chq, f"What are the treatments for {obj}?"))
+    fixed = datetime.datetime(2019, 1, 1)
+    book.properties.created = fixed
     buffer = io.BytesIO()
     book.save(buffer)
-    with atomic_write(path, "wb") as out:
-        out.write(buffer.getvalue())
+    # rewrite the zip with fixed entry times, so that the same arguments give the same bytes
+    with zipfile.ZipFile(buffer) as source, atomic_write(path, "wb") as out:
+        with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
+            for info in source.infolist():
+                entry = zipfile.ZipInfo(info.filename, date_time=fixed.timetuple()[:6])
+                entry.compress_type = zipfile.ZIP_DEFLATED
+                data = source.read(info.filename)
+                if info.filename == "docProps/core.xml":  # openpyxl stamps the save time here
+                    data = re.sub(rb"<dcterms:modified([^>]*)>[^<]*<", rb"<dcterms:modified\1>2019-01-01T00:00:00Z<", data)
+                target.writestr(entry, data)
 
 
 def write_longhealth(path: Path, n_patients: int = 3, n_questions: int = 4, n_texts: int = 3,
