@@ -157,11 +157,12 @@ def task_result(task_info, per_item: list[dict], averaging: str, resources, deta
     from clue.metrics.aggregate import aggregate, plain_mean
 
     missing = resources.missing_keys(task_info.metrics)
-    values: dict[str, list[float]] = {}
+    values: dict[str, list[float]] = {key: [] for key in task_info.metrics if key not in missing}   # reported first
     for item in per_item:
         item["scores"] = {key: float(value) for key, value in item["scores"].items() if key not in missing}
         for key, value in item["scores"].items():
             values.setdefault(key, []).append(value)
+    values = {key: vals for key, vals in values.items() if vals}
     metrics = {key: 100.0 * aggregate(vals, averaging) for key, vals in values.items()}
     plain = {key: 100.0 * plain_mean(vals) for key, vals in values.items()}
     counts = {key: len(vals) for key, vals in values.items()}
