@@ -139,7 +139,7 @@ def _download(url: str, timeout: float) -> bytes:
         raise InputError(f"{url}: download failed ({reason}); use --from-dir with a local checkout") from None
 
 
-def _expected_hashes(name: str, pin: dict, override: dict | None) -> tuple[dict, bool]:
+def _expected_hashes(pin: dict, override: dict | None) -> tuple[dict, bool]:
     if override is not None:
         return dict(override), True
     env = os.environ.get(PINS_ENV)
@@ -165,7 +165,7 @@ def fetch_protocol(
     """
     pins = load_pins()
     pin = pinned(name)
-    expected, overridden = _expected_hashes(name, pin, expected_sha256)
+    expected, overridden = _expected_hashes(pin, expected_sha256)
     if from_dir is None and name == "demo":
         from_dir = DEMO_DIR
     commit = pin["commit"]

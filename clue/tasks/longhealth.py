@@ -23,7 +23,8 @@ from pathlib import Path
 
 from clue.backends.base import Decoding, Request
 from clue.errors import InputError
-from clue.protocol.settings import (LONGHEALTH_COUNTED_SEPARATOR, LONGHEALTH_JOINER, LONGHEALTH_NO_ANSWER)
+from clue.protocol.layout import fill
+from clue.protocol.settings import LONGHEALTH_COUNTED_SEPARATOR, LONGHEALTH_JOINER, LONGHEALTH_NO_ANSWER
 from clue.tasks import common
 from clue.tasks.base import EvalContext, TaskResult
 from clue.taskinfo import task_info
@@ -70,8 +71,8 @@ def build_prompt(question: dict, letters: str, answer_docs: list[str], other_doc
     used = count(question["question"]) + count(options_text) + count(template)
     documents = fill_budget(answer_docs, other_docs, used, budget, count, truncate)
     rng.shuffle(documents)
-    prompt = template.format(documents=LONGHEALTH_JOINER.join(documents), question_text=question["question"],
-                             options=options_text)
+    prompt = fill(template, {"documents": LONGHEALTH_JOINER.join(documents), "question_text": question["question"],
+                             "options": options_text}, "LongHealth prompt_template")
     return prompt, options
 
 
