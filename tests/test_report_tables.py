@@ -171,6 +171,9 @@ def test_compare_paper_puts_published_rows_beside_with_deltas(tmp_path):
     level = next(r for r in comparison.rows if r[3] == "Level 2")
     assert level[7] == pytest.approx(LEVEL2 - level[6])
     assert all(r[0] == "meta-llama/Meta-Llama-3-8B-Instruct" for r in comparison.rows)
+    latex = render(built, "latex")
+    assert not [line for line in latex.splitlines() if "Δ" in line and not line.startswith("%")]
+    assert r"$\Delta$" in latex
 
 
 def test_cli_tables_prints_and_writes(fixture_run, tmp_path, capsys):

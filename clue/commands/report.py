@@ -105,8 +105,7 @@ def compare_pairs(runs, pairs, no_paper_pairs, published, fmt, out, resamples, s
 @click.option("--data-dir", type=click.Path(file_okay=False), help="Test sets to re-score against (default: as recorded).")
 @click.option("--protocol-dir", type=click.Path(file_okay=False), help="Protocols folder (default: as recorded).")
 @click.option("--assets-dir", type=click.Path(file_okay=False), help="Metric assets folder (default: as recorded).")
-@click.pass_context
-def verify(ctx, run, tables_path, no_rescore, data_dir, protocol_dir, assets_dir):
+def verify(run, tables_path, no_rescore, data_dir, protocol_dir, assets_dir):
     """Recompute a run and confirm every number in it; exit status 1 if any cell differs.
 
     Checks each scores.json against the per-item scores in predictions.jsonl, re-scores a copy of
@@ -114,7 +113,7 @@ def verify(ctx, run, tables_path, no_rescore, data_dir, protocol_dir, assets_dir
     and compares every field, and compares the task and level scores
     (and, with --tables, the cells of CSV tables) derived from both. Floats must agree within 1e-9.
     """
-    from clue.report.verify import verify_run
+    from clue.report.verify import VerifyFailed, verify_run
 
     report = verify_run(run, rescore=not no_rescore, tables=tables_path, data_dir=data_dir,
                         protocol_dir=protocol_dir, assets_dir=assets_dir)
@@ -122,10 +121,9 @@ def verify(ctx, run, tables_path, no_rescore, data_dir, protocol_dir, assets_dir
         click.echo(f"DIFFERS {difference}")
     for reason in report.skipped:
         click.echo(f"skipped: {reason}", err=True)
-    verdict = "OK" if report.ok else f"{len(report.differences)} of {report.checked} cells differ"
-    click.echo(f"{report.run_dir}: {report.checked} cells checked: {verdict}")
     if not report.ok:
-        ctx.exit(1)
+        raise VerifyFailed(f"{report.run_dir}: {len(report.differences)} of {report.checked} cells differ")
+    click.echo(f"{report.run_dir}: {report.checked} cells checked: OK")
 
 
 @click.command(epilog=RUN_HELP)

@@ -200,7 +200,7 @@ def _csv_layout(table: Table) -> tuple[list[str], list[list[Any]]]:
                 out += [cell.value, cell.low, cell.high]
             else:
                 out += [cell, None, None] if ci else [cell]
-        rows.append(["" if c is None else (repr(round(float(c), 10)) if isinstance(c, float) else c) for c in out])
+        rows.append(["" if c is None else (repr(float(c)) if isinstance(c, float) else c) for c in out])
     if table.values:
         headers.append("Values")
         rows = [r + [v] for r, v in zip(rows, table.values)]
@@ -232,6 +232,7 @@ def render(tables: list[Table], fmt: str = "md") -> str:
             parts.append(f"## {table.title}\n\n{body}\n{notes}")
         else:
             body = tabulate(cells, headers=table.headers, tablefmt="latex_booktabs", disable_numparse=True)
+            body = body.replace("Δ", r"$\Delta$")   # pdfLaTeX has no Greek in its default input encoding
             notes = "".join(f"% {n}\n" for n in table.notes)
             parts.append(f"% {table.title}\n{notes}{body}\n")
     return "\n".join(parts)

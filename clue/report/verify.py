@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from clue.errors import InputError
+from clue.errors import ClueError, InputError
 from clue.io import read_json, write_json
 from clue.metrics.aggregate import aggregate, percent
 from clue.report.runs import (LEVEL_NAMES, ModelScores, load_run, model_dirs, read_predictions,
@@ -31,6 +31,10 @@ from clue.taskinfo import TASKS
 TOLERANCE = 1e-9
 # Fields of scores.json that describe when or how long, not what: not compared.
 VOLATILE = {"scored_at", "created_at", "elapsed_s", "timings", "duration_s"}
+
+
+class VerifyFailed(ClueError):
+    """At least one recomputed cell differs from the stored one (exit status 1)."""
 
 
 @dataclass(frozen=True)
