@@ -61,7 +61,7 @@ def test_run_pairs_have_intervals_p_values_and_decline_counts(tmp_path):
         assert row[6] < 0.01 and row[7] == "yes"
     # The paper has meditron-7b's Level 1 delta only (its Level 2 is not published).
     assert table.rows[0][8] == pytest.approx(-8.65, abs=0.01) and table.rows[1][8] is None
-    assert "Declines: 1 of 1 pairs" in table.notes[0] and "significant declines (p < 0.05): 2" in table.notes[0]
+    assert "Declines: 1 of 1 pairs" in table.notes[0] and "significant level declines (p < 0.05): 2" in table.notes[0]
 
 
 def test_user_pairs_and_no_difference(tmp_path):
@@ -72,6 +72,11 @@ def test_user_pairs_and_no_difference(tmp_path):
     for row in table.rows:
         assert row[5].value == pytest.approx(0.0) and row[6] > 0.5 and row[7] == "no" and row[8] is None
     assert "Declines: 0 of 1 pairs" in table.notes[0]
+    by_task = pairs_report([run], pairs=parse_pairs(["epfl-llm/meditron-7b=meta-llama/Llama-2-7b-hf"]),
+                           paper_pairs=False, resamples=300, seed=0, by_task=True)
+    assert [r[2] for r in by_task.rows] == [t.name for t in TASKS] + ["Level 1", "Level 2"]
+    assert all(r[5].value < 0 and r[6] < 0.05 for r in by_task.rows)
+    assert "Declines: 1 of 1 pairs" in by_task.notes[0] and "Level 1: 1 of 1" in by_task.notes[0]
     with pytest.raises(InputError, match="BIOMEDICAL_MODEL=BASE_MODEL"):
         parse_pairs(["only-one"])
 

@@ -40,7 +40,7 @@ def _stats_options(function):
               help="Write to this file (md, latex) or folder (csv: one file per table) instead of printing.")
 @click.option("--compare", type=click.Choice(["paper"]),
               help="Put the published row beside each run model the paper evaluated, plus a Δ table.")
-@click.option("--ci", is_flag=True, help="Add 95%% bootstrap intervals to task, level and overall scores "
+@click.option("--ci", is_flag=True, help="Add 95% bootstrap intervals to task, level and overall scores "
                                          "(from predictions.jsonl; intervals are of the plain mean).")
 @click.option("--tasks", help="Comma-separated tasks for the per-task tables (default: all six).")
 @_stats_options
@@ -71,15 +71,17 @@ def tables(runs, fmt, out, compare, ci, tasks, resamples, seed, aliases, plain, 
               help="A further (biomedical model, base model) pair, by model id or paper name (repeatable).")
 @click.option("--no-paper-pairs", is_flag=True, help="Compare only the pairs given with --pair.")
 @click.option("--published", is_flag=True, help="Also (or, without RUN, only) compare the paper's own rows.")
+@click.option("--by-task", is_flag=True, help="Also compare each task score (same interval and test), not only the levels.")
 @click.option("--format", "fmt", type=click.Choice(["md", "latex", "csv"]), default="md", show_default=True)
 @click.option("--out", type=click.Path(path_type=Path), help="Write to this file (csv: folder) instead of printing.")
 @_stats_options
 @_common
-def compare_pairs(runs, pairs, no_paper_pairs, published, fmt, out, resamples, seed, aliases, plain, paper_csv):
+def compare_pairs(runs, pairs, no_paper_pairs, published, by_task, fmt, out, resamples, seed, aliases, plain, paper_csv):
     """The paper's biomedical-vs-base comparison on a run: Δ per level, 95% paired-bootstrap
     interval, permutation p-value, and the count of declines.
 
-    Default pairs are the paper's 12 (meditron-7b vs llama2-7b, …); a pair is shown when both of
+    Any two models scored on the same items can be compared with --no-paper-pairs --pair A=B
+    (--by-task for every task score too). Default pairs are the paper's 12 (meditron-7b vs llama2-7b, …); a pair is shown when both of
     its models are in the runs given (hub ids are matched to paper names).
     """
     from clue.report.pairs import pairs_report, parse_pairs
@@ -88,7 +90,7 @@ def compare_pairs(runs, pairs, no_paper_pairs, published, fmt, out, resamples, s
 
     table = pairs_report(list(runs), pairs=parse_pairs(pairs), paper_pairs=not no_paper_pairs, published=published,
                          plain=plain, aliases=parse_aliases(aliases), resamples=resamples, seed=seed,
-                         paper_csv=paper_csv)
+                         paper_csv=paper_csv, by_task=by_task)
     if out is None:
         click.echo(render([table], fmt))
         return

@@ -19,6 +19,9 @@ from clue.report.paper import PAPER_PAIRS, paper_name
 from clue.report.runs import LEVEL_NAMES, ModelScores
 from clue.report.stats import DEFAULT_RESAMPLES, DEFAULT_SEED, PairedResult, load_items, paired_difference
 from clue.report.tables import Estimate, PValue, Table
+from clue.taskinfo import TASKS
+
+NAMES = {**LEVEL_NAMES, **{t.id: t.name for t in TASKS}}
 
 ALPHA = 0.05
 
@@ -27,7 +30,7 @@ ALPHA = 0.05
 class PairLevel:
     bio: ModelScores
     base: ModelScores
-    level: str                 # level1 / level2
+    level: str                 # level1 / level2, or a task id (with by_task)
     bio_value: float
     base_value: float
     test: PairedResult | None  # None when per-item scores are not available for both
@@ -60,8 +63,12 @@ def _lookup(rows: list[ModelScores], name: str, names: list[str], aliases: dict[
 
 def compare_pairs(rows: list[ModelScores], pairs: list[tuple[str, str]] | None = None, *,
                   paper: list[ModelScores] | None = None, aliases: dict[str, str] | None = None,
-                  resamples: int = DEFAULT_RESAMPLES, seed: int = DEFAULT_SEED) -> list[PairLevel]:
-    """Every (pair, level) that can be compared among ``rows``; pairs default to the paper's."""
+                  resamples: int = DEFAULT_RESAMPLES, seed: int = DEFAULT_SEED, by_task: bool = False) -> list[PairLevel]:
+    """Every (pair, level) that can be compared among ``rows``; pairs default to the paper's.
+
+    ``by_task`` adds a line per task score before each pair's levels (declines count levels only).
+    """
+    keys = [t.id for t in TASKS] * by_task + ["level1", "level2"]
     pairs = list(PAPER_PAIRS if pairs is None else pairs)
     names = [p.model for p in paper or []] or [bio for bio, _ in PAPER_PAIRS] + [base for _, base in PAPER_PAIRS]
     published = {p.model: p.derived() for p in paper or []}
@@ -79,7 +86,7 @@ def compare_pairs(rows: list[ModelScores], pairs: list[tuple[str, str]] | None =
         bio_levels, base_levels = bio.derived(), base.derived()
         paper_bio = published.get(paper_name(bio.model, list(published), aliases) or "", {})
         paper_base = published.get(paper_name(base.model, list(published), aliases) or "", {})
-        for level in ("level1", "level2"):
+        for level in keys:
             if bio_levels[level] is None or base_levels[level] is None:
                 continue
             paper_delta = None
@@ -97,6 +104,8 @@ def declines(results: list[PairLevel]) -> dict[str, tuple[int, int]]:
         counts[level] = (sum(r.delta < 0 for r in at_level), len(at_level))
     by_pair: dict[tuple[str, str], list[PairLevel]] = {}
     for r in results:
+        if r.level not in ("level1", "level2"):
+            continue
         by_pair.setdefault((r.bio.label, r.base.label), []).append(r)
     counts["pairs"] = (sum(all(r.delta < 0 for r in group) for group in by_pair.values()), len(by_pair))
     return counts
@@ -104,19 +113,20 @@ def declines(results: list[PairLevel]) -> dict[str, tuple[int, int]]:
 
 def pairs_table(results: list[PairLevel], resamples: int = DEFAULT_RESAMPLES, seed: int = DEFAULT_SEED) -> Table:
     table = Table("pairs", "Biomedical vs base model (Δ = biomedical − base)",
-                  ["Biomedical", "Base", "Level", "Biomedical score", "Base score", "Δ", "p", f"p < {ALPHA}", "Paper Δ"], [])
+                  ["Biomedical", "Base", "Score", "Biomedical score", "Base score", "Δ", "p", f"p < {ALPHA}", "Paper Δ"], [])
     for r in results:
         delta = r.delta if r.test is None else Estimate(r.delta, r.test.low, r.test.high)
         significant = None if r.test is None else ("yes" if r.test.p_value < ALPHA else "no")
-        table.rows.append([r.bio.label, r.base.label, LEVEL_NAMES[r.level], r.bio_value, r.base_value, delta,
+        table.rows.append([r.bio.label, r.base.label, NAMES[r.level], r.bio_value, r.base_value, delta,
                            None if r.test is None else PValue(r.test.p_value), significant, r.paper_delta])
         table.values.append(r.bio.aggregate)
     counts = declines(results)
-    significant_declines = sum(1 for r in results if r.test is not None and r.delta < 0 and r.test.p_value < ALPHA)
+    significant_declines = sum(1 for r in results if r.level in ("level1", "level2") and r.test is not None
+                               and r.delta < 0 and r.test.p_value < ALPHA)
     table.notes.append(
         f"Declines: {counts['pairs'][0]} of {counts['pairs'][1]} pairs lower on every level both have "
         f"(Level 1: {counts['level1'][0]} of {counts['level1'][1]}; Level 2: {counts['level2'][0]} of {counts['level2'][1]}); "
-        f"significant declines (p < {ALPHA}): {significant_declines}.")
+        f"significant level declines (p < {ALPHA}): {significant_declines}.")
     table.notes.append(
         f"Δ uses the rows' level scores; brackets and p come from the per-item scores (plain means): paired bootstrap "
         f"95% interval and two-sided sign-flip permutation test, {resamples} resamples, seed {seed}. "
@@ -128,7 +138,8 @@ def pairs_table(results: list[PairLevel], resamples: int = DEFAULT_RESAMPLES, se
 
 def pairs_report(runs: list, *, pairs: list[tuple[str, str]] | None = None, paper_pairs: bool = True,
                  published: bool = False, plain: bool = False, aliases: dict[str, str] | None = None,
-                 resamples: int = DEFAULT_RESAMPLES, seed: int = DEFAULT_SEED, paper_csv=None) -> Table:
+                 resamples: int = DEFAULT_RESAMPLES, seed: int = DEFAULT_SEED, paper_csv=None,
+                 by_task: bool = False) -> Table:
     """The pairs table for runs (or, with ``published``, for the paper's own rows)."""
     from clue.report.paper import load_paper
     from clue.report.runs import load_runs
@@ -140,5 +151,5 @@ def pairs_report(runs: list, *, pairs: list[tuple[str, str]] | None = None, pape
     chosen = (list(PAPER_PAIRS) if paper_pairs else []) + list(pairs or [])
     if not chosen:
         raise InputError("no pairs to compare: give --pair BIO=BASE or keep the paper's pairs")
-    results = compare_pairs(rows, chosen, paper=paper, aliases=aliases, resamples=resamples, seed=seed)
+    results = compare_pairs(rows, chosen, paper=paper, aliases=aliases, resamples=resamples, seed=seed, by_task=by_task)
     return pairs_table(results, resamples, seed)
