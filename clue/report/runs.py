@@ -174,16 +174,6 @@ def load_runs(runs: list[str | Path], plain: bool = False) -> list[ModelScores]:
     return rows
 
 
-def find_model(rows: list[ModelScores], name: str) -> ModelScores:
-    """The row whose model id, model folder or ``model (source)`` label is ``name``."""
-    hits = [r for r in rows if name in (r.model, r.model_dir, r.label)]
-    if not hits:
-        raise InputError(f"model {name!r} is in none of the runs given (have: {', '.join(r.label for r in rows)})")
-    if len(hits) > 1:
-        raise InputError(f"model {name!r} is in several runs; name one as 'MODEL (RUN)': {', '.join(r.label for r in hits)}")
-    return hits[0]
-
-
 def tidy(rows: list[ModelScores]) -> list[dict[str, Any]]:
     """Long form, one record per cell: source, model, task (paper name or level), metric, value.
 
@@ -220,5 +210,5 @@ def read_predictions(path: Path) -> list[dict]:
     return lines
 
 
-__all__ = ["ModelScores", "derive", "load_run", "load_runs", "find_model", "tidy", "read_scores",
+__all__ = ["ModelScores", "derive", "load_run", "load_runs", "tidy", "read_scores",
            "read_predictions", "prediction_path", "resolve_run_dir", "AGGREGATES", "LEVEL_NAMES"]
