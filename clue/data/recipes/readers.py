@@ -258,7 +258,8 @@ def index_csv(path: Path, progress: bool = False, keys: bool = False, checkpoint
     """
     size = Path(path).stat().st_size
     every = min(4 << 20, max(min(128 << 10, chunk_size), size // checkpoints))
-    source = ByteSource(Path(path), chunk_size=chunk_size, checkpoint_every=every)
+    # a checkpoint can only be taken between two reads, so read no more than one interval at a time
+    source = ByteSource(Path(path), chunk_size=min(chunk_size, every), checkpoint_every=every)
     ends: list[np.ndarray] = []
     parity = 0
     total = 0
