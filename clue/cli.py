@@ -61,7 +61,8 @@ def cli() -> None:
 
 def main(argv: list[str] | None = None) -> None:
     try:
-        cli.main(args=argv, prog_name="clue", standalone_mode=False)
+        # In non-standalone mode Click returns `ctx.exit(code)` codes instead of exiting.
+        returned = cli.main(args=argv, prog_name="clue", standalone_mode=False)
     except ClueError as exc:
         click.echo(f"Error: {exc}", err=True)
         sys.exit(exc.exit_code)
@@ -76,6 +77,7 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         click.echo("Interrupted; nothing half-written was left behind.", err=True)
         sys.exit(130)
+    sys.exit(returned if isinstance(returned, int) and not isinstance(returned, bool) else 0)
 
 
 if __name__ == "__main__":
