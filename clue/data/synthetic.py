@@ -7,7 +7,7 @@ arguments, same bytes) and writes into a ``raw_dir`` laid out like the source re
 ``clue data build --raw-dir <raw_dir>`` works on the result.
 
 ``write_all(raw_dir, seed=0, scale=1.0)`` writes every source; the ``write_*`` functions write one
-each and can produce MIMIC-scale files (``write_discharge(..., n_notes=331_793)``) for benchmarks.
+each; ``write_mimic(raw_dir, 331_793)`` writes MIMIC-scale note and diagnoses files for benchmarks.
 """
 
 from __future__ import annotations
@@ -454,6 +454,33 @@ def write_sha256sums(root: Path, files: list[Path]) -> Path:
     return target
 
 
+def write_mimic(raw_dir: Path, n_notes: int, seed: int = 0, gz: bool = True, n_admissions: int | None = None,
+                note_chars: tuple[int, int, int] = MIMIC_NOTE_CHARS, compresslevel: int = 6,
+                progress: bool = False) -> tuple[Path, Path]:
+    """The two MIMIC files in registry layout, with their SHA256SUMS.txt: ``n_notes`` discharge notes
+    and the diagnoses of ``n_admissions`` admissions (default: MIMIC's ratio, 384k admissions for
+    331,793 notes, so some admissions have no note; a few noted ones get no diagnoses).
+
+    MIMIC scale: ``write_mimic(raw, 331_793)`` writes ~3.3 GB of notes before compression and
+    ~4.9M diagnoses rows; ``compresslevel=1`` makes writing several times faster.
+    Returns (discharge path, diagnoses path).
+    """
+    raw_dir = Path(raw_dir)
+    note_root = raw_dir / "mimic-iv-note" / "2.2"
+    hosp_root = raw_dir / "mimiciv" / "2.2"
+    discharge = note_root / "note" / ("discharge.csv.gz" if gz else "discharge.csv")
+    diagnoses = hosp_root / "hosp" / ("diagnoses_icd.csv.gz" if gz else "diagnoses_icd.csv")
+    if n_admissions is None:
+        n_admissions = max(n_notes + 2, math.ceil(n_notes * MIMIC_N_ADMISSIONS / MIMIC_N_NOTES))
+    admissions = _admissions(_rng(seed, "admissions"), n_admissions)
+    write_discharge(discharge, n_notes, seed=seed, note_chars=note_chars, admissions=admissions,
+                    compresslevel=compresslevel, progress=progress)
+    write_diagnoses(diagnoses, admissions, seed=seed, compresslevel=compresslevel)
+    write_sha256sums(note_root, [discharge])
+    write_sha256sums(hosp_root, [diagnoses])
+    return discharge, diagnoses
+
+
 def write_all(raw_dir: Path, seed: int = 0, scale: float = 1.0, gz: bool = True,
               meqsum_xlsx: Path | None = None, medisumqa_text: str | None = None) -> dict[str, Path]:
     """Write every CLUE source into ``raw_dir`` (registry layout) with SHA256SUMS.txt files.
@@ -467,17 +494,7 @@ def write_all(raw_dir: Path, seed: int = 0, scale: float = 1.0, gz: bool = True,
     """
     raw_dir = Path(raw_dir)
     size = lambda base: max(3, int(round(base * scale)))  # noqa: E731
-    note_root = raw_dir / "mimic-iv-note" / "2.2"
-    hosp_root = raw_dir / "mimiciv" / "2.2"
-    discharge = note_root / "note" / ("discharge.csv.gz" if gz else "discharge.csv")
-    diagnoses = hosp_root / "hosp" / ("diagnoses_icd.csv.gz" if gz else "diagnoses_icd.csv")
-    rng = _rng(seed, "admissions")
-    n_notes = size(520)
-    admissions = _admissions(rng, n_notes + max(2, n_notes // 7))
-    write_discharge(discharge, n_notes, seed=seed, note_chars=(1200, 2500, 5000), admissions=admissions)
-    write_diagnoses(diagnoses, admissions, seed=seed)
-    write_sha256sums(note_root, [discharge])
-    write_sha256sums(hosp_root, [diagnoses])
+    discharge, diagnoses = write_mimic(raw_dir, size(520), seed=seed, gz=gz, note_chars=(1200, 2500, 5000))
 
     mednli_root = raw_dir / "mednli" / "1.0.0"
     write_mednli(mednli_root / "mli_test_v1.jsonl", n=size(20), seed=seed)
