@@ -161,10 +161,14 @@ def test_csv_index_agrees_with_csv_module_across_block_boundaries(tmp_path):
     buffer = io.StringIO(newline="")
     csv.writer(buffer, lineterminator="\n").writerows(rows)
     content = buffer.getvalue().rstrip("\n")  # a last record without a final newline
-    for name, opener in (("plain.csv", open), ("packed.csv.gz", gzip.open)):
+    half = len(content) // 2
+    (tmp_path / "members.csv.gz").write_bytes(  # two concatenated gzip members, as `cat a.gz b.gz` makes
+        gzip.compress(content[:half].encode()) + gzip.compress(content[half:].encode()))
+    for name, opener in (("plain.csv", open), ("packed.csv.gz", gzip.open), ("members.csv.gz", None)):
         path = tmp_path / name
-        with opener(path, "wt", encoding="utf-8", newline="") as handle:
-            handle.write(content)
+        if opener is not None:
+            with opener(path, "wt", encoding="utf-8", newline="") as handle:
+                handle.write(content)
         index = index_csv(path, keys=True, chunk_size=4096, checkpoints=64)
         assert index.header == rows[0]
         assert index.n_rows == 400
