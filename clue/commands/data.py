@@ -21,7 +21,7 @@ data.add_command(fetch)
 _raw_dir = click.option("--raw-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
                         help="Folder holding the raw downloads, PhysioNet layout <slug>/<version>/… "
                              "[default: $CLUE_RAW or ./raw]")
-_out_dir = click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+_out_dir = click.option("--data-dir", "--out-dir", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
                         help="Where data/<task>/test.jsonl and manifest.json go [default: $CLUE_DATA or ./data]")
 
 
