@@ -70,6 +70,17 @@ def write_protocols(protocol_dir: Path) -> Path:
     return protocol_dir
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _one_torch_thread():
+    """Tiny models run faster on one thread, and two spinning threads crawl on a busy 2-core machine."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
 @pytest.fixture(scope="session")
 def tiny_models(tmp_path_factory) -> dict[str, Path]:
     """Three tiny Llama-style models: chat template with a system role, without one, and a base model."""
