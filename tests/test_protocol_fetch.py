@@ -46,11 +46,22 @@ def test_extract_never_executes_the_file(tmp_path):
 
 
 def test_task_constants_names_file_and_missing_constant():
-    with pytest.raises(InputError, match=r"eval_x\.py: missing string constant 'ground_truth_key'"):
-        task_constants("meqsum", b'sys_prompt = "s"\nuser_prompt_template = "u"\nassistant_response_template = "a"\n',
+    with pytest.raises(InputError, match=r"eval_x\.py: missing string constant 'assistant_response_template'"):
+        task_constants("meqsum", b'sys_prompt = "s"\nuser_prompt_template = "u"\nground_truth_key = "g"\n',
                        "eval_x.py")
     with pytest.raises(InputError, match="missing string constant 'prompt_template'"):
         task_constants("longhealth", b'sys_prompt = "s"\n', "eval_LongHealth.py")
+
+
+def test_ground_truth_key_is_optional():
+    # the paper-era MeDiSumQA file defines no ground_truth_key (its code names the gold field)
+    source = b'sys_prompt = "s"\nuser_prompt_template = "u {Question}"\nassistant_response_template = "A: {Answer}"\n'
+    entry = task_constants("medisumqa", source, "eval_MeDiSumQA.py")
+    assert entry == {"sys_prompt": "s", "user_prompt_template": "u {Question}",
+                     "assistant_response_template": "A: {Answer}"}
+    assert task_constants("medisumqa", source + b'ground_truth_key = "Answer"\n', "f")["ground_truth_key"] == "Answer"
+    with pytest.raises(InputError, match="missing string constant 'sys_prompt'"):
+        task_constants("medisumqa", source.replace(b"sys_prompt", b"system"), "f")
 
 
 def test_task_constants_normalises_max_tokens():
@@ -85,6 +96,8 @@ def test_fetch_from_dir_with_standin_hashes(tmp_path):
     meqsum = document["tasks"]["meqsum"]
     assert meqsum["assistant_response_template"] == "Question: {Summary}"   # `+` folded
     assert meqsum["max_new_tokens"] == 200 and meqsum["file"] == "eval/eval_meqsum.py"
+    assert "ground_truth_key" not in document["tasks"]["medisumqa"]        # as in the paper-era file
+    assert document["tasks"]["medisumcode"]["ground_truth_key"] == "codes"
     assert document["tasks"]["longhealth"] == {"file": "eval/eval_LongHealth.py", "sys_prompt": "LH-SYS",
                                                "prompt_template": "<{documents}>\n{question_text}\n{options}",
                                                "max_new_tokens": 50}
@@ -123,9 +136,9 @@ def test_fetch_missing_constant_names_file(tmp_path):
         (checkout / rel).parent.mkdir(parents=True, exist_ok=True)
         (checkout / rel).write_bytes((STANDIN_DIR / "paper" / rel).read_bytes())
     broken = checkout / "eval/eval_meqsum.py"
-    broken.write_text(broken.read_text().replace("ground_truth_key", "truth_key"))
+    broken.write_text(broken.read_text().replace("user_prompt_template", "user_template"))
     hashes = {rel: __import__("hashlib").sha256((checkout / rel).read_bytes()).hexdigest() for rel in standin_hashes("paper")}
-    with pytest.raises(InputError, match=r"eval_meqsum\.py: missing string constant 'ground_truth_key'"):
+    with pytest.raises(InputError, match=r"eval_meqsum\.py: missing string constant 'user_prompt_template'"):
         fetch_protocol("paper", tmp_path, from_dir=checkout, expected_sha256=hashes)
 
 

@@ -37,7 +37,7 @@ def test_paper_postprocess_llama3_stop_strings(paper):
     ctx = context(paper, name="meta-llama/Meta-Llama-3-8B-Instruct")
     task = get_task("mednli")
     request = task.build_requests(NLI, ctx)[0]
-    assert task.postprocess("  neutral<|eot_id|>entailment", request, ctx) == "neutral"
+    assert task.postprocess("  neutral<|eot_id|>entailment", request, ctx) == "  neutral"   # no strip (MedNLI)
     assert task.postprocess("neutral<|start_header_id|>user", request, ctx) == "neutral"
 
 
@@ -53,8 +53,8 @@ def test_paper_postprocess_self_prompting_regex(paper):
     ctx = context(paper)
     mednli = get_task("mednli")
     request = mednli.build_requests(NLI, ctx)[0]
-    # no DOTALL: each match runs to the end of its line only
-    assert mednli.postprocess(" neutral\nYou are an AI assistant.\nkept", request, ctx) == "neutral\n\nkept"
+    # no DOTALL: each match runs to the end of its line only; MedNLI outputs are not stripped
+    assert mednli.postprocess(" neutral\nYou are an AI assistant.\nkept", request, ctx) == " neutral\n\nkept"
     assert mednli.postprocess("neutral [INST] again", request, ctx) == "neutral "
     assert mednli.postprocess("neutral <|user|> hi", request, ctx) == "neutral "
     for task_id, rows in (("medisumcode", CODES), ("problem_summary", PS)):
@@ -63,6 +63,32 @@ def test_paper_postprocess_self_prompting_regex(paper):
     # MeDiSumQA keeps it
     qa = get_task("medisumqa")
     assert qa.postprocess(" because You are an AI ", qa.build_requests(QA, ctx)[0], ctx) == "because You are an AI"
+
+
+def test_paper_strips_medisumqa_outputs_only(paper):
+    # the paper-era files call .strip() in MeDiSumQA only; elsewhere the output is used as generated
+    ctx = context(paper)
+    for task_id, rows in (("mednli", NLI), ("meqsum", QS), ("problem_summary", PS), ("medisumcode", CODES)):
+        task = get_task(task_id)
+        assert task.postprocess("\n  I10 ok \n", task.build_requests(rows, ctx)[0], ctx) == "\n  I10 ok \n", task_id
+    qa = get_task("medisumqa")
+    assert qa.postprocess("\n  because 1 \n", qa.build_requests(QA, ctx)[0], ctx) == "because 1"
+    # strip comes before the Phi cut there, so a leading " <|end|>" is no longer matched
+    phi = context(paper, name="microsoft/Phi-3-mini-4k-instruct")
+    assert qa.postprocess(" <|end|>x", qa.build_requests(QA, phi)[0], phi) == "<|end|>x"
+    assert get_task("meqsum").postprocess(" <|end|>x", get_task("meqsum").build_requests(QS, phi)[0], phi) == ""
+
+
+def test_paper_phi_cut_follows_the_name_whatever_the_family(paper):
+    # the original tests "phi" in the model name on its own, also for a Llama-3 based model
+    ctx = context(paper, name="org/dolphin-llama3-8b", family="llama3")
+    task = get_task("meqsum")
+    request = task.build_requests(QS, ctx)[0]
+    assert request.decoding.stop != ()
+    assert task.postprocess("what is x? <|end|> more", request, ctx) == "what is x?"
+    plain = context(paper, name="org/other-8b", family="llama3")
+    assert task.postprocess("what is x? <|end|> more", task.build_requests(QS, plain)[0], plain) == \
+        "what is x? <|end|> more"
 
 
 def test_upstream_keeps_outputs_as_generated(upstream):
@@ -151,10 +177,10 @@ class SpyResources(MetricResources):
 
 def test_bertscore_model_layer_and_lowercasing_per_protocol(paper, upstream):
     spy = SpyResources()
-    _, _, result = run("problem_summary", PS, context(paper), ["HEART FAILURE, DIABETES 3, "], spy)
+    _, _, result = run("problem_summary", PS, context(paper), ["HEART FAILURE, DIABETES 3,"], spy)
     scorer = spy.scorers[("emilyalsentzer/Bio_ClinicalBERT", 9)]
     assert scorer.calls == [(["heart failure, diabetes 3,"], ["heart failure, diabetes 3, "])]
-    assert result.per_item[0]["scores"]["bertscore_f1"] == 0.25           # stripped output != reference
+    assert result.per_item[0]["scores"]["bertscore_f1"] == 0.25           # output != reference
     # UMLS: pred {heart, failure, diabetes} = gold -> 1; computed on the original case
     assert result.per_item[0]["scores"]["umls_f1"] == 1.0 and result.missing_metrics == []
     spy = SpyResources()

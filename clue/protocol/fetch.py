@@ -28,8 +28,11 @@ DEMO_DIR = PACKAGE_DIR / "demo" / "upstream"     # the demo protocol's own (kit-
 PINS_ENV = "CLUE_PROTOCOL_PINS"                   # a JSON file {path: sha256} that replaces the pinned hashes
 
 # Module-level names each task's file must define (LongHealth builds its prompt differently).
-REQUIRED = ("sys_prompt", "user_prompt_template", "assistant_response_template", "ground_truth_key")
+# ``ground_truth_key`` is read where present: the paper-era MeDiSumQA file does not define it (its
+# gold field is named in the code), and the kit's tasks name their gold field themselves.
+REQUIRED = ("sys_prompt", "user_prompt_template", "assistant_response_template")
 REQUIRED_LONGHEALTH = ("sys_prompt", "prompt_template")
+OPTIONAL_STRINGS = ("ground_truth_key",)
 OPTIONAL = ("max_new_tokens", "max_tokens")
 
 
@@ -111,6 +114,9 @@ def task_constants(task_id: str, source: bytes, filename: str) -> dict:
         if not isinstance(found.get(name), str):
             raise InputError(f"{filename}: missing string constant {name!r} (expected a module-level assignment)")
         entry[name] = found[name]
+    for name in OPTIONAL_STRINGS:
+        if isinstance(found.get(name), str):
+            entry[name] = found[name]
     for name in OPTIONAL:
         if isinstance(found.get(name), int):
             entry["max_new_tokens"] = found[name]

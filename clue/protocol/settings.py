@@ -38,6 +38,7 @@ class TaskSettings:
     bertscore: tuple[str, int] | None = None  # (model, layer)
     bertscore_lowercase: bool = False   # lower-case prediction and reference before BERTScore
     regex_cleanup: bool = False         # apply SELF_PROMPT_RE to outputs
+    strip_output: bool = False          # strip() the output first (paper era: MeDiSumQA only)
     prompt_reserve: int | None = None   # left-truncate prompts to context - prompt_reserve tokens (None: max_new_tokens)
     prompt_cap: int | None = None       # ... and to at most this many tokens
 
@@ -76,14 +77,14 @@ PAPER = ProtocolSettings(
         "meqsum": TaskSettings(3, False, 200, "first-item-twice", SCIBERT, regex_cleanup=True, prompt_cap=24576),
         "problem_summary": TaskSettings(3, False, 100, "first-item-twice", BIO_CLINICALBERT,
                                         bertscore_lowercase=True, regex_cleanup=True),
-        "medisumqa": TaskSettings(1, True, 200, "first-item-twice", BIO_CLINICALBERT),
+        "medisumqa": TaskSettings(1, True, 200, "first-item-twice", BIO_CLINICALBERT, strip_output=True),
         "medisumcode": TaskSettings(1, False, 200, "first-item-twice", regex_cleanup=True),
         "longhealth": TaskSettings(0, False, 50, "plain"),
     },
     longhealth=LongHealthSettings(budget=8140, distractor_budget_is_context=False, gold_last=True),
     notes=(
         "MeDiSumQA prefill 'Answer: ' (the original formats a wrongly-cased field name and crashes)",
-        "LongHealth task 1 counted once per prompt (the original counts twice)",
+        "LongHealth task 1 counted once per prompt (as the pinned file does and the published values require)",
         "LongHealth document shuffles and distractor draws seeded with --seed",
     ),
 )

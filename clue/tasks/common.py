@@ -97,18 +97,21 @@ def few_shot_requests(task_id: str, rows: Sequence[dict], ctx: EvalContext, refe
     return requests
 
 
-def clean_output(completion: str, request: Request, ctx: EvalContext, *, strip: bool = True) -> str:
-    """The paper-era clean-up: strip, cut at stop strings, cut Phi at " <|end|>", drop self-prompting
-    (where the task's settings say so). ``upstream`` keeps the completion as generated.
+def clean_output(completion: str, request: Request, ctx: EvalContext) -> str:
+    """The paper-era clean-up, where the task's settings say so: strip (MeDiSumQA only), cut at the stop
+    strings, cut at " <|end|>" for a Phi model, drop self-prompting. ``upstream`` keeps the completion
+    as generated.
     """
     if not ctx.protocol.settings.paper_postprocess:
         return completion
-    out = completion.strip() if strip else completion
+    task = ctx.protocol.settings.task(request.task)
+    out = completion.strip() if task.strip_output else completion
     for stop in request.decoding.stop:
         out = out.split(stop)[0]
-    if family_of(ctx.model) == "phi" and PHI_END in out:
+    # the original tests the model name for "phi" on its own, whatever else the name matches
+    if (family_of(ctx.model) == "phi" or "phi" in ctx.model.name.lower()) and PHI_END in out:
         out = out.split(PHI_END)[0]
-    if ctx.protocol.settings.task(request.task).regex_cleanup:
+    if task.regex_cleanup:
         out = SELF_PROMPT_RE.sub("", out)
     return out
 

@@ -160,7 +160,7 @@ def postprocess(completion: str, request: Request, ctx: EvalContext) -> str:
     """Paper era: task 1 is cut at the stop strings and (Phi) at " <|end|>"; tasks 2/3 are used as generated."""
     if request.meta["subtask"] != 1 and not ctx.protocol.settings.longhealth.task23_stop_and_truncate:
         return completion
-    return common.clean_output(completion, request, ctx, strip=False)
+    return common.clean_output(completion, request, ctx)
 
 
 def score(requests: list[Request], outputs: list[str], ctx: EvalContext, resources=None) -> TaskResult:
