@@ -366,3 +366,25 @@ def test_real_registry_urls_are_well_formed():
             assert fetchmod._public_url(source, None).startswith(fetchmod.github_raw_base())
     lh = registry["longhealth"]
     assert f"/{REF}/data/benchmark_v5.json" in fetchmod._public_url(lh, REF)
+
+
+def test_fetched_files_build(tmp_path, server):
+    """What fetch leaves in --raw-dir is what `clue data build` verifies and reads (PhysioNet + TOFU)."""
+    from clue.data import synthetic
+    from clue.data.build import build
+
+    upstream = tmp_path / "upstream"
+    written = synthetic.write_all(upstream, seed=3)
+    for path in upstream.rglob("*"):
+        if path.is_file() and not path.name.endswith(".sha256"):
+            rel = path.relative_to(upstream).as_posix()
+            server.files[f"/physionet/{rel}"] = path.read_bytes()
+    server.files["/github/kbressem/LongHealth/main/data/benchmark_v5.json"] = written["longhealth"].read_bytes()
+    raw = tmp_path / "raw"
+    results, lines = run(raw, load_registry(), tasks=["mednli", "longhealth"])
+    assert {r.status for r in results.values()} == {"downloaded"}, results
+    built = build(["mednli", "longhealth"], raw_dir=raw, out_dir=tmp_path / "data")
+    assert [b.status for b in built] == ["built", "built"]
+    for task in ("mednli", "longhealth"):
+        manifest = json.loads((tmp_path / "data" / task / "manifest.json").read_text())
+        assert manifest["inputs"] and all(entry["verified"] for entry in manifest["inputs"].values())
