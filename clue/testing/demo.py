@@ -20,6 +20,7 @@ BANNER = ("DEMO ONLY: synthetic data, a tiny randomly initialised model and the 
           "These are NOT CLUE numbers and say nothing about any model.")
 DEMO_SCALE = 0.5
 DEMO_CODE_NOTES = 20
+DEMO_VOCAB = 1000             # BPE trained on the synthetic test sets
 DEMO_CONTEXT = 2048           # tokens; longer prompts are cut from the left and counted
 
 
@@ -46,7 +47,7 @@ def run_demo(out_dir: str | Path, *, limit: int = 6, seed: int = 0, progress: bo
     from clue.protocol import load_protocol
     from clue.protocol.fetch import fetch_protocol
     from clue.runner import EvalOptions, evaluate, summary_table
-    from clue.testing.tiny import build_tiny_model
+    from clue.testing.tiny import build_tiny_model, corpus_from_test_sets
 
     torch.set_num_threads(1)    # a model this small runs fastest on one thread
     out = Path(out_dir)
@@ -56,7 +57,8 @@ def run_demo(out_dir: str | Path, *, limit: int = 6, seed: int = 0, progress: bo
     build(raw_dir=raw, out_dir=data, allow_unverified=True, params={"medisumcode": {"n": DEMO_CODE_NOTES}})
     fetch_protocol("demo", protocol_dir=protocol_dir)
     load_protocol("demo", protocol_dir)
-    model = build_tiny_model(out / "tiny-model", chat="system", seed=seed, max_position_embeddings=DEMO_CONTEXT)
+    model = build_tiny_model(out / "tiny-model", chat="system", seed=seed, max_position_embeddings=DEMO_CONTEXT,
+                             vocab_size=DEMO_VOCAB, extra_corpus=corpus_from_test_sets(data))
     outcome = evaluate(EvalOptions(model=str(model), protocol="demo", protocol_dir=str(protocol_dir),
                                    data_dir=str(data), results_dir=str(out / "results"), run="demo", limit=limit,
                                    batch_size=8, seed=seed, progress=progress),

@@ -139,3 +139,23 @@ def build_tiny_model(
     model.save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)
     return out_dir
+
+
+def corpus_from_test_sets(data_dir: str | Path, max_texts: int = 5000) -> list[str]:
+    """Text fields of the built ``data/<task>/test.jsonl`` files, to train a tiny tokenizer on.
+
+    A tokenizer trained on the texts it will read cuts them into about as many tokens as a real
+    model's tokenizer would (4-5 characters per token instead of 2), so prompt lengths, and with
+    them batching and truncation behaviour, resemble a real run.
+    """
+    from clue.io import read_jsonl
+
+    texts: list[str] = []
+    for path in sorted(Path(data_dir).glob("*/test.jsonl")):
+        for record in read_jsonl(path):
+            for value in record.values():
+                values = value.values() if isinstance(value, dict) else [value]
+                texts += [v for v in values if isinstance(v, str) and len(v) > 20]
+            if len(texts) >= max_texts:
+                return texts[:max_texts]
+    return texts
