@@ -139,3 +139,24 @@ def test_missing_folder_and_unknown_offline_hub_id(tmp_path, monkeypatch):
     assert "\n" not in str(info.value)
     with pytest.raises(InputError, match="--revision"):
         resolve_model(str(tmp_path), revision="main")
+
+
+def test_hub_id_resolves_to_the_cached_snapshot_commit_offline(tiny_models, tmp_path, monkeypatch):
+    from huggingface_hub import constants
+
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    repo = tmp_path / "hub" / "models--clue-tests--tiny-chat"
+    shutil.copytree(tiny_models["chat"], repo / "snapshots" / commit)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(commit)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+
+    backend = HFBackend("clue-tests/tiny-chat")
+    assert backend.identity() == {"model": "clue-tests/tiny-chat", "revision": commit, "backend": "hf",
+                                  "dtype": "float32"}
+    assert HFBackend("clue-tests/tiny-chat", revision="main").identity()["revision"] == commit
+    assert HFBackend("clue-tests/tiny-chat", revision=commit).settings()["requested_revision"] == commit
+    with pytest.raises(InputError, match="revision v9"):
+        HFBackend("clue-tests/tiny-chat", revision="v9")
