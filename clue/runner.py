@@ -310,11 +310,11 @@ def evaluate(options: EvalOptions, resources=None) -> RunOutcome:
     if options.limit is not None and options.limit < 1:
         raise InputError(f"--limit {options.limit}: expected a positive number of items")
 
+    if resources is None:   # before the model: a missing asset should not cost a model download
+        resources = _metric_resources(options.metrics, options.assets_dir)
     backend = _make_backend(options)
     info = _model_info(backend)
     ctx = _context(options, protocol, info)
-    if resources is None:
-        resources = _metric_resources(options.metrics, options.assets_dir)
 
     run_dir = Path(options.results_dir or default_results_dir()) / (options.run or default_run_name(protocol.name))
     model_key = model_dir_name(options.model)
@@ -395,6 +395,10 @@ def score_run(run_dir: str | os.PathLike, *, metrics: str | None = None, assets_
             protocol = _load_protocol(options.protocol, options.protocol_dir)
             resolved = entry["identity"].get("revision")
             hub = options.revision is not None or not Path(options.model).expanduser().is_dir()
+            if options.model != "baseline":
+                # only the tokenizer is needed: the dtype the run used, no GPU
+                options.dtype = entry["identity"].get("dtype", options.dtype)
+                options.device = "cpu" if options.backend == "hf" else options.device
             backend = _make_backend(options, revision=resolved if hub and options.model != "baseline" else None)
             if backend.identity() != entry["identity"]:
                 raise InputError(f"{options.model}: the model is not the one this run used (recorded "

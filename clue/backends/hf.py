@@ -207,6 +207,7 @@ class HFBackend:
         self.path, self.revision = resolve_model(model, revision)
         self.requested_revision = revision
         self.batch_size = max(1, int(batch_size))
+        self.config = json.loads((self.path / "config.json").read_text(encoding="utf-8"))
         self.device = self._pick_device(device)
         self.dtype = self._pick_dtype(dtype)
         try:
@@ -216,7 +217,6 @@ class HFBackend:
         if not getattr(self.tokenizer, "is_fast", False):
             raise InputError(f"{self.path}: a fast (tokenizers) tokenizer is needed; tokenizer.json is missing")
         self.tokenizer.padding_side = "left"
-        self.config = json.loads((self.path / "config.json").read_text(encoding="utf-8"))
         self._model = None
         self.load_seconds = 0.0
 

@@ -26,11 +26,20 @@ class VLLMBackend(HFBackend):
                  batch_size: int = 64, gpu_memory_utilization: float = 0.9, tensor_parallel_size: int = 1):
         if device == "cpu":
             raise InputError("--backend vllm runs on a GPU; use --backend hf for --device cpu")
-        super().__init__(model, revision=revision, dtype=dtype, device="cuda" if device == "auto" else device,
-                         batch_size=batch_size)
+        # the transformers side only tokenizes and renders (no weights), so it needs no GPU: `clue score`
+        # re-renders a vLLM run's prompts on any machine
+        super().__init__(model, revision=revision, dtype=dtype, device="cpu", batch_size=batch_size)
+        self.device = "cuda"
         self.engine_options = {"gpu_memory_utilization": gpu_memory_utilization,
                                "tensor_parallel_size": tensor_parallel_size}
         self._llm = None
+
+    def _pick_dtype(self, dtype: str) -> str:
+        """``auto``: the dtype the checkpoint declares (what vLLM picks), so the identity is machine-independent."""
+        if dtype != "auto":
+            return dtype
+        declared = str(self.config.get("torch_dtype") or self.config.get("dtype") or "bfloat16")
+        return declared if declared in ("float32", "bfloat16", "float16") else "bfloat16"
 
     def settings(self) -> dict:
         return {**super().settings(), **self.engine_options}
