@@ -13,8 +13,8 @@ PATH = click.Path(path_type=str)
 
 @click.command()
 @click.option("--model", required=True,
-              help="A local model folder, a Hugging Face Hub id (owner/name), or `baseline` (no model: "
-                   "the reference baselines). Gated models read HF_TOKEN from the environment.")
+              help="A local model folder, a Hugging Face Hub id (owner/name), or `baseline` (the kit's fixed-rule "
+                   "pseudo-model, no weights). Gated models read HF_TOKEN from the environment.")
 @click.option("--revision", help="Hub revision (branch, tag or commit) to evaluate; the resolved commit is recorded.")
 @click.option("--backend", type=click.Choice(["hf", "vllm"]), default="hf", show_default=True,
               help="hf: transformers (CPU or GPU). vllm: vLLM on a GPU (pip install 'clue-kit[gpu]').")
@@ -39,7 +39,8 @@ PATH = click.Path(path_type=str)
 @click.option("--chat-layout", type=click.Choice(["auto", "chat-system", "chat-no-system", "base"]), default="auto",
               show_default=True, help="Message layout; auto detects it from the model's chat template.")
 @click.option("--metrics", default="all", show_default=True,
-              help="Metrics to compute: `all`, or `all` minus some, e.g. `-bertscore,-umls` (shown as missing).")
+              help="Metrics to compute: `all`, or `all` minus some, e.g. `all,-bertscore,-umls` (left-out metrics "
+                   "are shown as missing, never as 0).")
 @click.option("--assets-dir", type=PATH, help="Metric assets (BERTScore models, UMLS linker); see `clue assets`.")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Progress bars on stderr.")
 def evaluate(model, revision, backend, dtype, device, protocol, protocol_dir, data_dir, results_dir, run_name, tasks,
@@ -68,7 +69,7 @@ def evaluate(model, revision, backend, dtype, device, protocol, protocol_dir, da
 
 @click.command()
 @click.argument("run", type=PATH)
-@click.option("--metrics", help="Metrics to compute (default: the run's). `all`, or e.g. `-bertscore,-umls`.")
+@click.option("--metrics", help="Metrics to compute (default: the run's). `all`, or e.g. `all,-bertscore,-umls`.")
 @click.option("--assets-dir", type=PATH, help="Metric assets (default: the run's, then $CLUE_ASSETS).")
 @click.option("--data-dir", type=PATH, help="Built test sets (default: the folder the run used).")
 @click.option("--protocol-dir", type=PATH, help="Protocol files (default: the folder the run used).")
