@@ -344,10 +344,25 @@ class HFBackend:
             indices.sort(key=lambda i: (-len(encoded[i]), i))
             for start in range(0, len(indices), self.batch_size):
                 chunk = indices[start:start + self.batch_size]
-                for index, generation in zip(chunk, self._generate_batch(
+                for index, generation in zip(chunk, self._generate_split(
                         [encoded[i] for i in chunk], [prompts[i] for i in chunk], decoding)):
                     results[index] = generation
         return results  # type: ignore[return-value]
+
+    def _generate_split(self, batch_ids: list[list[int]], prompts: list[str], decoding: Decoding) -> list[Generation]:
+        """Generate a batch; on running out of GPU memory, generate its two halves instead."""
+        import torch
+
+        try:
+            return self._generate_batch(batch_ids, prompts, decoding)
+        except torch.cuda.OutOfMemoryError:
+            if len(batch_ids) == 1:
+                raise InputError(f"{self.model_id}: out of GPU memory for a single prompt of {len(batch_ids[0])} "
+                                 "tokens; try --dtype bfloat16 or a GPU with more memory") from None
+            torch.cuda.empty_cache()
+            half = len(batch_ids) // 2
+            return (self._generate_split(batch_ids[:half], prompts[:half], decoding)
+                    + self._generate_split(batch_ids[half:], prompts[half:], decoding))
 
     def _generate_batch(self, batch_ids: list[list[int]], prompts: list[str], decoding: Decoding) -> list[Generation]:
         import torch
