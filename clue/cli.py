@@ -77,7 +77,8 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         click.echo("Interrupted; nothing half-written was left behind.", err=True)
         sys.exit(130)
-    sys.exit(returned if isinstance(returned, int) and not isinstance(returned, bool) else 0)
+    if isinstance(returned, int) and not isinstance(returned, bool) and returned != 0:
+        sys.exit(returned)
 
 
 if __name__ == "__main__":
