@@ -411,7 +411,13 @@ def score_run(run_dir: str | os.PathLike, *, metrics: str | None = None, assets_
 
             for task_id in entry.get("task_ids", []):
                 module = get_task(task_id)
-                records = module.load_records(Path(options.data_dir or default_data_dir()))
+                task_data = Path(options.data_dir or default_data_dir())
+                records = module.load_records(task_data)
+                recorded_sha = (entry.get("datasets") or {}).get(task_id, {}).get("sha256")
+                current_sha = dataset_fingerprint(task_data, task_id)["sha256"]
+                if recorded_sha and current_sha != recorded_sha:
+                    raise InputError(f"{task_data / task_id / 'test.jsonl'}: not the test set this run used "
+                                     f"(sha256 {current_sha[:12]}…, the run recorded {recorded_sha[:12]}…)")
                 prepared = _prepare(module, task_id, records, ctx, backend)
                 scores = score_prepared(prepared, store, ctx, model_resources, run_dir / model_key / task_id,
                                         header)

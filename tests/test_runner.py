@@ -154,3 +154,13 @@ def test_command_line_errors_are_one_line_and_score_prints_the_table(tiny_models
     result = CliRunner().invoke(cli, ["score", str(tmp_path / "results" / "r")])
     assert result.exit_code == 0, result.output
     assert "MedNLI" in result.output and "Items" in result.output
+
+
+def test_score_run_refuses_a_changed_test_set(tiny_models, tmp_path, workspace):
+    from clue.errors import InputError
+
+    data = write_test_sets(tmp_path / "data", n=6)
+    evaluate(_options(tiny_models["chat"], workspace, tmp_path, data_dir=str(data), tasks="mednli"))
+    write_test_sets(data, n=6, seed=1)
+    with pytest.raises(InputError, match="not the test set this run used"):
+        score_run(tmp_path / "results" / "r")
