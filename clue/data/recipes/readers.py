@@ -25,6 +25,12 @@ import numpy as np
 from clue.errors import InputError
 
 GZIP_MAGIC = b"\x1f\x8b"
+
+try:  # zlib-ng inflates the same streams about twice as fast as the stdlib's zlib (same API, copy() included)
+    from zlib_ng import zlib_ng as _inflate_lib
+except ImportError:  # pragma: no cover - the stdlib is the fallback
+    _inflate_lib = zlib
+INFLATE_ERRORS = (zlib.error, _inflate_lib.error)
 csv.field_size_limit(min(sys.maxsize, 2**31 - 1))  # discharge notes are long quoted fields
 
 
@@ -86,7 +92,7 @@ class ByteSource:
             while chunk:
                 try:
                     data = inflater.decompress(chunk)
-                except zlib.error as exc:
+                except INFLATE_ERRORS as exc:
                     raise InputError(f"{self.path}: corrupt gzip data before compressed byte {compressed_pos}: {exc}") from None
                 if data:
                     yield decompressed_pos, data, compressed_pos
@@ -95,7 +101,7 @@ class ByteSource:
                 if inflater.eof:  # a further gzip member may follow (concatenated .gz files)
                     rest = inflater.unused_data
                     if rest.strip(b"\0"):
-                        inflater = zlib.decompressobj(31)
+                        inflater = _inflate_lib.decompressobj(31)
                         chunk = rest
             if checkpoints and compressed_pos >= next_checkpoint and not inflater.eof:
                 self.checkpoints.append(_Checkpoint(compressed_pos, decompressed_pos, inflater.copy()))
@@ -114,7 +120,7 @@ class ByteSource:
                     bar.update(len(chunk))
                 return
             last = 0
-            for offset, data, compressed_pos in self._inflate(handle, zlib.decompressobj(31), 0, 0, True):
+            for offset, data, compressed_pos in self._inflate(handle, _inflate_lib.decompressobj(31), 0, 0, True):
                 yield offset, data
                 bar.update(compressed_pos - last)
                 last = compressed_pos
@@ -140,7 +146,7 @@ class ByteSource:
                     # jump ahead: inflate again from the last checkpoint before `start`
                     if checkpoint is None:
                         handle.seek(0)
-                        stream = self._inflate(handle, zlib.decompressobj(31), 0, 0, False)
+                        stream = self._inflate(handle, _inflate_lib.decompressobj(31), 0, 0, False)
                         buffer, buffer_start = b"", 0
                     else:
                         handle.seek(checkpoint.compressed_pos)
