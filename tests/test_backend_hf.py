@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from dataclasses import replace
 
 import pytest
 
@@ -35,10 +36,25 @@ def test_model_facts_for_the_three_kinds(tiny_models):
     assert (base.has_chat_template, base.accepts_system_role, base.detected_layout) == (False, False, "base")
     assert chat.context_length == 1024 and chat.family == "llama"
     text = "the patient was admitted with chest pain"
-    assert chat.count_tokens(text) > 3
-    assert chat.truncate_tokens(text, 2) == text[: len(chat.truncate_tokens(text, 2))]
-    assert chat.count_tokens(chat.truncate_tokens(text, 2)) == 2
-    assert chat.truncate_tokens(text, 1000) == text
+    tokenizer = HFBackend(str(tiny_models["chat"])).tokenizer
+    ids = tokenizer(text)["input_ids"]
+    # LongHealth's budget arithmetic, as the original: encode() with BOS, decode(encode()[:n])
+    assert ids[0] == tokenizer.bos_token_id and chat.count_tokens(text) == len(ids) > 3
+    assert chat.truncate_tokens(text, 3) == tokenizer.decode(ids[:3])
+    assert chat.truncate_tokens(text, 3).startswith("<s>")
+    assert chat.truncate_tokens(text, 1000) == text and chat.truncate_tokens(text, 0) == ""
+
+
+def test_paper_prompts_get_special_tokens_like_the_server(chat_backend):
+    request = _chat(1, Decoding(max_new_tokens=4))
+    prompt = chat_backend.render(request)
+    assert prompt.startswith("<s>")   # the tiny chat template writes its BOS text
+    bos = chat_backend.tokenizer.bos_token_id
+    default_ids = chat_backend._prompt_ids(request, prompt)
+    paper = replace(request, decoding=Decoding(max_new_tokens=4, special_tokens=True))
+    paper_ids = chat_backend._prompt_ids(paper, prompt)
+    assert default_ids[:2] != [bos, bos] and paper_ids[:2] == [bos, bos]
+    assert paper_ids[1:] == default_ids
 
 
 def test_render_applies_template_and_prefill(chat_backend, tiny_models):

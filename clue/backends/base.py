@@ -21,6 +21,9 @@ class Decoding:
     stop: tuple[str, ...] = ()        # stop strings; generation ends at the first one
     truncate_left: bool = True        # cut over-long prompts from the left
     max_prompt_tokens: int | None = None  # left-truncation limit; None = context - max_new_tokens
+    # tokenize the rendered prompt with the tokenizer's special tokens (BOS)? None: only plain-text
+    # prompts (a chat template writes its own). The paper-era server added them to every prompt.
+    special_tokens: bool | None = None
 
     def as_dict(self) -> dict:
         return asdict(self)

@@ -265,19 +265,21 @@ class HFBackend:
     def model_info(self) -> ModelInfo:
         return self._info
 
+    # LongHealth's budget filling measures and cuts texts the way the original code does:
+    # ``len(tokenizer.encode(text))`` (special tokens such as BOS included) and
+    # ``tokenizer.decode(tokenizer.encode(text)[:n])`` (so a cut text keeps the BOS text and n-1 tokens).
+
     @functools.lru_cache(maxsize=65536)
     def count_tokens(self, text: str) -> int:
-        return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+        return len(self.tokenizer(text)["input_ids"])
 
     @functools.lru_cache(maxsize=65536)
     def truncate_tokens(self, text: str, n: int) -> str:
-        """The longest prefix of ``text`` made of its first ``n`` tokens."""
+        """``decode(encode(text)[:n])``, as the original LongHealth code cuts the last document."""
         if n <= 0:
             return ""
-        encoded = self.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
-        if len(encoded["input_ids"]) <= n:
-            return text
-        return text[: encoded["offset_mapping"][n - 1][1]]
+        ids = self.tokenizer(text)["input_ids"]
+        return text if len(ids) <= n else self.tokenizer.decode(ids[:n])
 
     # -- prompts -----------------------------------------------------------------
 
@@ -302,8 +304,10 @@ class HFBackend:
         return prompt + request.prefill
 
     def _prompt_ids(self, request: Request, prompt: str) -> list[int]:
-        # a chat template writes its own BOS text; a plain prompt gets the tokenizer's special tokens
-        return self.tokenizer(prompt, add_special_tokens=request.messages is None)["input_ids"]
+        # by default a chat template writes its own BOS text and a plain prompt gets the tokenizer's
+        # special tokens; the paper protocol adds them to every prompt, as its text-generation server did
+        special = request.decoding.special_tokens
+        return self.tokenizer(prompt, add_special_tokens=request.messages is None if special is None else special)["input_ids"]
 
     def prompt_limit(self, decoding: Decoding) -> int:
         budget = self.model_info().context_length - decoding.max_new_tokens

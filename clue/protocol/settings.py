@@ -57,6 +57,7 @@ class ProtocolSettings:
     paper_layouts: bool                 # True: layout per model (chat-system, chat-no-system, base); False: always chat-system
     prefill: bool                       # append the assistant template with its answer field emptied
     paper_postprocess: bool             # strip, Llama-3 stop strings, Phi cut, regex (where the task says)
+    prompt_special_tokens: bool         # tokenize every rendered prompt with BOS (paper: the server did; upstream: vLLM chat did not)
     greedy: bool                        # default decoding (upstream: sampling at T=1, top-p 1, seeded by the kit)
     tasks: dict[str, TaskSettings]
     longhealth: LongHealthSettings = field(default_factory=LongHealthSettings)
@@ -71,6 +72,7 @@ PAPER = ProtocolSettings(
     paper_layouts=True,
     prefill=True,
     paper_postprocess=True,
+    prompt_special_tokens=True,
     greedy=True,
     tasks={
         "mednli": TaskSettings(3, False, 20, "first-item-twice", regex_cleanup=True, prompt_reserve=200),
@@ -86,6 +88,8 @@ PAPER = ProtocolSettings(
         "MeDiSumQA prefill 'Answer: ' (the original formats a wrongly-cased field name and crashes)",
         "LongHealth task 1 counted once per prompt (as the pinned file does and the published values require)",
         "LongHealth document shuffles and distractor draws seeded with --seed",
+        "every rendered prompt tokenized with the tokenizer's special tokens, as the text-generation server "
+        "did (a chat template that writes its own BOS then starts with two)",
     ),
 )
 
@@ -94,6 +98,7 @@ UPSTREAM = ProtocolSettings(
     paper_layouts=False,
     prefill=False,
     paper_postprocess=False,
+    prompt_special_tokens=False,
     greedy=False,
     tasks={
         "mednli": TaskSettings(3, True, 20, "first-item-twice"),
@@ -118,6 +123,7 @@ DEMO = ProtocolSettings(
     paper_layouts=PAPER.paper_layouts,
     prefill=PAPER.prefill,
     paper_postprocess=PAPER.paper_postprocess,
+    prompt_special_tokens=PAPER.prompt_special_tokens,
     greedy=PAPER.greedy,
     tasks=dict(PAPER.tasks),
     longhealth=PAPER.longhealth,

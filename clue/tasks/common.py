@@ -50,8 +50,10 @@ def decoding(task_id: str, ctx: EvalContext, *, stop_and_truncate: bool = True) 
     task = settings.task(task_id)
     greedy = settings.greedy if ctx.greedy is None else ctx.greedy
     seed = None if greedy else ctx.seed
+    special_tokens = True if settings.prompt_special_tokens else None
     if not stop_and_truncate:
-        return Decoding(max_new_tokens=task.max_new_tokens, greedy=greedy, seed=seed, truncate_left=False)
+        return Decoding(max_new_tokens=task.max_new_tokens, greedy=greedy, seed=seed, truncate_left=False,
+                        special_tokens=special_tokens)
     stop: tuple[str, ...] = ()
     max_prompt = None
     if settings.paper_postprocess:      # the paper-era server call: stop strings and a truncate limit
@@ -62,7 +64,7 @@ def decoding(task_id: str, ctx: EvalContext, *, stop_and_truncate: bool = True) 
         if task.prompt_cap is not None:
             max_prompt = min(max_prompt, task.prompt_cap)
     return Decoding(max_new_tokens=task.max_new_tokens, greedy=greedy, seed=seed, stop=stop,
-                    truncate_left=True, max_prompt_tokens=max_prompt)
+                    truncate_left=True, max_prompt_tokens=max_prompt, special_tokens=special_tokens)
 
 
 def few_shot_requests(task_id: str, rows: Sequence[dict], ctx: EvalContext, reference_key: str) -> list[Request]:

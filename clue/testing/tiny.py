@@ -56,7 +56,7 @@ CHAT_TEMPLATE_NO_SYSTEM = (
 
 
 def _train_tokenizer(vocab_size: int, extra_corpus: list[str] | None):
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
     from transformers import PreTrainedTokenizerFast
 
     tokenizer = Tokenizer(models.BPE(unk_token="<unk>"))
@@ -69,6 +69,9 @@ def _train_tokenizer(vocab_size: int, extra_corpus: list[str] | None):
         show_progress=False,
     )
     tokenizer.train_from_iterator(_CORPUS * 4 + list(extra_corpus or []), trainer=trainer)
+    # like Llama's tokenizers: encoding with special tokens puts BOS first
+    tokenizer.post_processor = processors.TemplateProcessing(
+        single="<s> $A", special_tokens=[("<s>", tokenizer.token_to_id("<s>"))])
     return PreTrainedTokenizerFast(
         tokenizer_object=tokenizer,
         bos_token="<s>",
