@@ -176,11 +176,11 @@ def main(argv: list[str] | None = None) -> dict:
         "kit_output": str(kit_file),
     }
     print()
-    print(f"{'':10}{'wall (s)':>12}{'peak RSS (MB)':>16}{'user (s)':>12}  output sha256")
+    print(f"{'':10}{'wall (s)':>12}{'peak RSS (MB)':>16}{'user (s)':>12}{'sys (s)':>10}  output sha256")
     for name in ("kit", "literal"):
         if name in results:
             r = results[name]
-            print(f"{name:10}{r['wall_s']:>12.1f}{r['peak_rss_mb']:>16,.0f}{r['user_s']:>12.1f}  {r['sha256'][:16]}…")
+            print(f"{name:10}{r['wall_s']:>12.1f}{r['peak_rss_mb']:>16,.0f}{r['user_s']:>12.1f}{r['sys_s']:>10.1f}  {r['sha256'][:16]}…")
     if "literal" in results:
         print(f"\nspeed-up {results['speedup']}x, peak memory {results['memory_ratio']}x lower, "
               f"identical output bytes: {results['identical_bytes']}")
