@@ -1,7 +1,7 @@
 """Benchmark: the kit's MeDiSumCode build against a literal re-implementation of the original algorithm.
 
 Generates MIMIC-scale synthetic inputs (clue.data.synthetic: 331,793 discharge notes of realistic
-length, about 4,756,326 diagnoses rows over 384k admissions), then runs, each in its own
+length, 4,756,326 diagnoses rows over about 384k admissions), then runs, each in its own
 subprocess on the same files:
 
   kit      clue.data.build.build("medisumcode", ...): verifies the inputs' sha256 against
@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
+import gzip
 import hashlib
 import json
 import math
@@ -38,7 +39,7 @@ PROJECT_DIR = BENCH_DIR.parent
 sys.path.insert(0, str(PROJECT_DIR))
 
 from clue.data import synthetic  # noqa: E402
-from clue.io import write_json  # noqa: E402
+from clue.io import atomic_write, write_json  # noqa: E402
 
 MIMIC_ADMISSIONS = 384_000
 WITHOUT_CODES = 0.03        # synthetic.write_diagnoses' default share of admissions with no rows
@@ -78,8 +79,31 @@ def make_admissions(n: int, seed: int) -> list[synthetic.Admission]:
     return [synthetic.Admission(str(10_000_000 + i // 2), str(h)) for i, h in enumerate(hadm_ids)]
 
 
+def fit_rows(path: Path, target: int) -> int:
+    """Make the diagnoses file hold exactly ``target`` rows: drop rows at the end, or append
+    admissions that have no note (as MIMIC has), reusing existing code/version pairs."""
+    with gzip.open(path, "rt", encoding="utf-8", newline="") as handle:
+        header = handle.readline()
+        lines = handle.readlines()
+    if len(lines) > target:
+        del lines[target:]
+    k = 0
+    while len(lines) < target:
+        # subject and hadm ids above every generated one, so the file stays sorted
+        subject, hadm = 90_000_000 + k, 40_000_000 + k
+        for seq in range(1, min(12, target - len(lines)) + 1):
+            code, version = lines[(k * 12 + seq) % len(lines)].rstrip("\n").split(",")[3:5]
+            lines.append(f"{subject},{hadm},{seq},{code},{version}\n")
+        k += 1
+    with atomic_write(path, "wb") as raw_out, gzip.GzipFile(filename="", mode="wb", fileobj=raw_out, mtime=0) as out:
+        out.write(header.encode())
+        for start in range(0, len(lines), 100_000):
+            out.write("".join(lines[start:start + 100_000]).encode())
+    return len(lines)
+
+
 def generate(raw: Path, n_notes: int, n_diagnoses: int, seed: int, reuse: bool) -> dict:
-    params = {"notes": n_notes, "diagnoses_target": n_diagnoses, "seed": seed}
+    params = {"notes": n_notes, "diagnoses_rows": n_diagnoses, "seed": seed}
     stamp = raw / "bench-params.json"
     discharge = raw / "mimic-iv-note/2.2/note/discharge.csv.gz"
     diagnoses = raw / "mimiciv/2.2/hosp/diagnoses_icd.csv.gz"
@@ -94,11 +118,12 @@ def generate(raw: Path, n_notes: int, n_diagnoses: int, seed: int, reuse: bool) 
     admissions = make_admissions(n_admissions, seed)
     started = time.perf_counter()
     synthetic.write_discharge(discharge, n_notes, seed=seed, admissions=admissions, progress=True)
-    rows = synthetic.write_diagnoses(diagnoses, admissions, seed=seed,
-                                     codes_per_admission=codes_per_admission(n_diagnoses, n_admissions))
+    synthetic.write_diagnoses(diagnoses, admissions, seed=seed,
+                              codes_per_admission=codes_per_admission(n_diagnoses, n_admissions))
+    rows = fit_rows(diagnoses, n_diagnoses)
     synthetic.write_sha256sums(raw / "mimic-iv-note/2.2", [discharge])
     synthetic.write_sha256sums(raw / "mimiciv/2.2", [diagnoses])
-    saved = {**params, "admissions": n_admissions, "diagnoses_rows": rows,
+    saved = {**params, "admissions": n_admissions,
              "discharge_bytes": discharge.stat().st_size, "diagnoses_bytes": diagnoses.stat().st_size,
              "generation_s": round(time.perf_counter() - started, 1)}
     write_json(stamp, saved)
@@ -131,7 +156,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description="Time the kit's MeDiSumCode build against the original algorithm.")
     parser.add_argument("--notes", type=int, default=synthetic.MIMIC_N_NOTES, help="discharge notes (default: MIMIC's 331,793)")
     parser.add_argument("--diagnoses", type=int, default=synthetic.MIMIC_N_DIAGNOSES,
-                        help="diagnoses rows, on average (default: MIMIC's 4,756,326)")
+                        help="diagnoses rows (default: MIMIC's 4,756,326)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic inputs")
     parser.add_argument("--workdir", type=Path, default=BENCH_DIR / "out" / "work", help="inputs and outputs")
     parser.add_argument("--reuse", action="store_true", help="keep inputs generated earlier with the same parameters")

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import gzip
 import importlib.util
 import json
 from pathlib import Path
@@ -34,6 +35,11 @@ def test_kit_and_literal_give_identical_bytes(tmp_path):
     for name in ("kit", "literal"):
         assert results[name]["wall_s"] > 0 and results[name]["peak_rss_mb"] > 10
     assert json.loads((tmp_path / "result.json").read_text())["results"]["identical_bytes"] is True
+    # exactly the asked-for number of diagnoses rows, still sorted by (subject_id, hadm_id)
+    with gzip.open(tmp_path / "w" / "raw" / "mimiciv/2.2/hosp/diagnoses_icd.csv.gz", "rt") as handle:
+        rows = [line.split(",") for line in handle.read().splitlines()[1:]]
+    assert len(rows) == 20000
+    assert [(r[0], r[1]) for r in rows] == sorted((r[0], r[1]) for r in rows)
 
     # --reuse keeps the generated inputs
     discharge = tmp_path / "w" / "raw" / "mimic-iv-note/2.2/note/discharge.csv.gz"
