@@ -21,7 +21,7 @@ from clue.paths import raw_dir as default_raw_dir
               help="Skip the PhysioNet sources (no account needed): MeQSum and LongHealth only.")
 @click.option("--allow-unverified", is_flag=True,
               help="Keep a file whose sha256 does not match (or cannot be checked); recorded as unverified "
-                   "in <raw-dir>/fetch-record.json and in the build manifest.")
+                   "in <raw-dir>/fetch-record.json (`clue data build` then needs --allow-unverified too).")
 @click.option("--longhealth-ref", metavar="COMMIT", default=None,
               help="Download LongHealth at this commit of kbressem/LongHealth instead of the registry's ref.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
