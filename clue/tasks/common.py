@@ -5,7 +5,7 @@ text-metric scoring and averaging. Each rule is the protocol's (``ctx.protocol.s
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from clue.backends.base import Decoding, Request
@@ -152,6 +152,28 @@ def text_scores(task_id: str, predictions: list[str], references: list[str], ctx
         for scores, (_, _, f1) in zip(per_item, resources.umls().scores(predictions, references)):
             scores["umls_f1"] = float(f1)
     return per_item
+
+
+def score_text_task(task_info, requests: list[Request], outputs: list[str], ctx: EvalContext, resources,
+                    umls: bool) -> TaskResult:
+    """A free-text task's result: :func:`text_scores` of each output against ``meta["reference"]``."""
+    resources = metric_resources(resources)
+    references = [request.meta["reference"] for request in requests]
+    scores = text_scores(task_info.id, list(outputs), references, ctx, resources, umls=umls)
+    per_item = [{"id": r.item_id, "reference": ref, "scores": s} for r, ref, s in zip(requests, references, scores)]
+    return task_result(task_info, per_item, ctx.protocol.settings.task(task_info.id).averaging, resources)
+
+
+def score_each(task_info, requests: list[Request], outputs: list[str], ctx: EvalContext, resources,
+               item_scores: Callable[[str, str], dict]) -> TaskResult:
+    """A task scored item by item: ``item_scores(output, meta["reference"])`` gives each item's metrics."""
+    per_item = [
+        {"id": request.item_id, "reference": request.meta["reference"],
+         "scores": item_scores(output, request.meta["reference"])}
+        for request, output in zip(requests, outputs, strict=True)
+    ]
+    return task_result(task_info, per_item, ctx.protocol.settings.task(task_info.id).averaging,
+                       metric_resources(resources))
 
 
 def task_result(task_info, per_item: list[dict], averaging: str, resources, details: dict | None = None) -> TaskResult:

@@ -38,10 +38,4 @@ def postprocess(completion: str, request: Request, ctx: EvalContext) -> str:
 def score(requests: list[Request], outputs: list[str], ctx: EvalContext, resources=None) -> TaskResult:
     from clue.metrics.icd import code_scores
 
-    per_item = [
-        {"id": request.item_id, "reference": request.meta["reference"],
-         "scores": code_scores(output, request.meta["reference"])}
-        for request, output in zip(requests, outputs, strict=True)
-    ]
-    return common.task_result(TASK, per_item, ctx.protocol.settings.task(TASK.id).averaging,
-                              common.metric_resources(resources))
+    return common.score_each(TASK, requests, outputs, ctx, resources, code_scores)

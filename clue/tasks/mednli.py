@@ -31,10 +31,5 @@ def postprocess(completion: str, request: Request, ctx: EvalContext) -> str:
 def score(requests: list[Request], outputs: list[str], ctx: EvalContext, resources=None) -> TaskResult:
     from clue.metrics.accuracy import mednli_correct
 
-    per_item = [
-        {"id": request.item_id, "reference": request.meta["reference"],
-         "scores": {"accuracy": float(mednli_correct(output, request.meta["reference"]))}}
-        for request, output in zip(requests, outputs, strict=True)
-    ]
-    return common.task_result(TASK, per_item, ctx.protocol.settings.task(TASK.id).averaging,
-                              common.metric_resources(resources))
+    return common.score_each(TASK, requests, outputs, ctx, resources,
+                             lambda output, reference: {"accuracy": float(mednli_correct(output, reference))})

@@ -29,8 +29,4 @@ def postprocess(completion: str, request: Request, ctx: EvalContext) -> str:
 
 
 def score(requests: list[Request], outputs: list[str], ctx: EvalContext, resources=None) -> TaskResult:
-    resources = common.metric_resources(resources)
-    references = [request.meta["reference"] for request in requests]
-    scores = common.text_scores(TASK.id, list(outputs), references, ctx, resources, umls=False)
-    per_item = [{"id": r.item_id, "reference": ref, "scores": s} for r, ref, s in zip(requests, references, scores)]
-    return common.task_result(TASK, per_item, ctx.protocol.settings.task(TASK.id).averaging, resources)
+    return common.score_text_task(TASK, requests, outputs, ctx, resources, umls=False)
