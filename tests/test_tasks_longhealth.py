@@ -8,21 +8,11 @@ from clue.errors import InputError
 from clue.protocol.settings import LONGHEALTH_NO_ANSWER
 from clue.tasks import get_task
 from clue.tasks.base import EvalContext
-from protocol_standin import context, fake_model, standin_protocol
+from protocol_standin import context, fake_model, paper, upstream  # noqa: F401 - paper/upstream are fixtures
 
 longhealth = get_task("longhealth")
 SEP = "\n\n--------------\n\n"
 OPTIONS_AE = "A: opt a\nB: aspirin\nC: opt c\nD: aspirin and heparin\nE: opt e"
-
-
-@pytest.fixture(scope="module")
-def paper(tmp_path_factory):
-    return standin_protocol("paper", tmp_path_factory.mktemp("proto"))
-
-
-@pytest.fixture(scope="module")
-def upstream(tmp_path_factory):
-    return standin_protocol("upstream", tmp_path_factory.mktemp("proto"))
 
 
 def doc(word: str, n: int) -> str:

@@ -8,17 +8,7 @@ from clue.errors import InputError
 from clue.protocol.layout import build_prompt, empty_answer, resolve_layout
 from clue.protocol.settings import LLAMA3_STOP
 from clue.tasks import get_task
-from protocol_standin import context, fake_model, standin_protocol
-
-
-@pytest.fixture(scope="module")
-def paper(tmp_path_factory):
-    return standin_protocol("paper", tmp_path_factory.mktemp("proto"))
-
-
-@pytest.fixture(scope="module")
-def upstream(tmp_path_factory):
-    return standin_protocol("upstream", tmp_path_factory.mktemp("proto"))
+from protocol_standin import context, fake_model, paper, upstream  # noqa: F401 - paper/upstream are fixtures
 
 
 LABELS = ["entailment", "neutral", "contradiction", "neutral", "entailment", "contradiction"]

@@ -6,19 +6,9 @@ import pytest
 
 from clue.metrics.resources import MetricResources
 from clue.tasks import get_task
-from protocol_standin import context, standin_protocol
+from protocol_standin import context, paper, upstream  # noqa: F401 - paper/upstream are fixtures
 from test_tasks_longhealth import BIG, records as longhealth_records
 from test_tasks_prompts import CODES, NLI, PS, QA, QS
-
-
-@pytest.fixture(scope="module")
-def paper(tmp_path_factory):
-    return standin_protocol("paper", tmp_path_factory.mktemp("proto"))
-
-
-@pytest.fixture(scope="module")
-def upstream(tmp_path_factory):
-    return standin_protocol("upstream", tmp_path_factory.mktemp("proto"))
 
 
 CHEAP = MetricResources(enabled=["accuracy", "rouge", "icd", "longhealth"])   # BERTScore and UMLS off
