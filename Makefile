@@ -12,7 +12,7 @@ BACKEND  ?= hf
 IMAGE    ?= clue
 EVAL_ARGS ?=
 
-.PHONY: help install test lint reproduce fetch build verify protocol assets doctor evaluate tables demo docker-build docker-run
+.PHONY: help install test lint reproduce fetch build verify protocol assets doctor evaluate tables demo docker-build docker-run bench-medisumcode bench-umls bench-generation
 
 help:
 	@echo "make install      create .venv and install the kit (CPU torch pin; see README for GPU)"
@@ -21,6 +21,7 @@ help:
 	@echo "make demo         the whole chain offline on synthetic data and a tiny model (numbers are NOT CLUE numbers)"
 	@echo "make docker-build build the GPU image '$(IMAGE)'; make docker-run runs 'evaluate' in it"
 	@echo "make lint         hadolint the Dockerfile"
+	@echo "make bench-medisumcode | bench-umls | bench-generation   the measurements quoted in README.md"
 
 install:
 	python3 -m venv .venv
@@ -70,3 +71,13 @@ docker-build:
 
 docker-run:
 	docker run --rm --gpus all -v "$(CURDIR):/work" -e HF_TOKEN $(IMAGE) evaluate --model $(MODEL) --protocol $(PROTOCOL) --run $(RUN) $(EVAL_ARGS)
+
+# ---- measurements quoted in README.md ----------------------------------------------------
+bench-medisumcode:   ## MIMIC-scale MeDiSumCode build vs the literal original (first run generates ~4.4 GB of inputs)
+	$(PY) bench/medisumcode_bench.py --reuse
+
+bench-umls:          ## UMLS-F1 once-per-text + cache vs the original two passes, 1,000 pairs
+	$(PY) bench/umls_speed.py
+
+bench-generation:    ## batched vs one-at-a-time generation with the tiny model on CPU
+	HF_HUB_OFFLINE=1 $(PY) bench/generation_throughput.py --json bench/out/generation_throughput.json
