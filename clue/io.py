@@ -82,20 +82,31 @@ def write_jsonl(path: str | os.PathLike, records: Iterable[dict]) -> int:
     return count
 
 
-def read_jsonl(path: str | os.PathLike) -> Iterator[dict]:
+def parse_jsonl(path: str | os.PathLike, lines: Iterable[str]) -> Iterator[tuple[int, dict]]:
+    """(line number, object) for each non-blank line of ``path``; a bad line is an InputError naming it."""
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise InputError(f"{path}: line {number}: invalid JSON ({exc.msg} at column {exc.colno})") from None
+        if not isinstance(record, dict):
+            raise InputError(f"{path}: line {number}: expected a JSON object, found {type(record).__name__}")
+        yield number, record
+
+
+def read_jsonl_numbered(path: str | os.PathLike) -> Iterator[tuple[int, dict]]:
+    """(line number, object) for each record of a JSON-lines file."""
     path = Path(path)
     try:
         handle = open(path, encoding="utf-8")
     except FileNotFoundError:
         raise InputError(f"{path}: file not found") from None
     with handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise InputError(f"{path}: line {number}: invalid JSON ({exc.msg})") from None
-            if not isinstance(record, dict):
-                raise InputError(f"{path}: line {number}: expected a JSON object, found {type(record).__name__}")
-            yield record
+        yield from parse_jsonl(path, handle)
+
+
+def read_jsonl(path: str | os.PathLike) -> Iterator[dict]:
+    for _, record in read_jsonl_numbered(path):
+        yield record

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from clue.errors import InputError
-from clue.io import read_json, read_jsonl
+from clue.io import read_json, read_jsonl_numbered
 from clue.paths import results_dir
 from clue.taskinfo import TASKS, TaskInfo
 
@@ -203,7 +203,7 @@ def prediction_path(row: ModelScores, task: TaskInfo) -> Path:
 def read_predictions(path: Path) -> list[dict]:
     """The lines of a predictions.jsonl; each must carry an ``id`` and a ``scores`` object."""
     lines = []
-    for number, record in enumerate(read_jsonl(path), start=1):
+    for number, record in read_jsonl_numbered(path):
         if "id" not in record or not isinstance(record.get("scores"), dict):
             raise InputError(f"{path}: line {number}: expected fields 'id' and 'scores' (an object)")
         lines.append(record)

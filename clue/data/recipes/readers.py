@@ -8,6 +8,7 @@ file and the row, line or field at fault.
 from __future__ import annotations
 
 import bisect
+import contextlib
 import csv
 import gzip
 import io
@@ -23,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from clue.errors import InputError
+from clue.io import parse_jsonl
 
 GZIP_MAGIC = b"\x1f\x8b"
 
@@ -335,25 +337,19 @@ def open_text(path: Path) -> io.TextIOBase:
     return open(path, encoding="utf-8", newline="")
 
 
+@contextlib.contextmanager
 def _read_errors(path: Path, where: str):
     """Translate low-level read failures into one-line InputErrors."""
-    class _Guard:
-        def __enter__(self):
-            return self
-
-        def __exit__(self, kind, exc, tb):
-            if kind is None:
-                return False
-            if issubclass(kind, EOFError):
-                raise InputError(f"{path}: truncated gzip file ({where}): {exc}") from None
-            if issubclass(kind, (gzip.BadGzipFile, zlib.error)):
-                raise InputError(f"{path}: corrupt gzip data ({where}): {exc}") from None
-            if issubclass(kind, UnicodeDecodeError):
-                raise InputError(f"{path}: not UTF-8 text ({where}): {exc.reason}") from None
-            if issubclass(kind, csv.Error):
-                raise InputError(f"{path}: malformed CSV ({where}): {exc}") from None
-            return False
-    return _Guard()
+    try:
+        yield
+    except EOFError as exc:
+        raise InputError(f"{path}: truncated gzip file ({where}): {exc}") from None
+    except (gzip.BadGzipFile, zlib.error) as exc:
+        raise InputError(f"{path}: corrupt gzip data ({where}): {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path}: not UTF-8 text ({where}): {exc.reason}") from None
+    except csv.Error as exc:
+        raise InputError(f"{path}: malformed CSV ({where}): {exc}") from None
 
 
 def match_columns(path: Path, found: Sequence[str], expected: dict[str, Sequence[str]]) -> dict[str, int]:
@@ -372,16 +368,21 @@ def match_columns(path: Path, found: Sequence[str], expected: dict[str, Sequence
     return positions
 
 
+def read_header(path: Path, reader: Iterator[list[str]], expected: dict[str, Sequence[str]]) -> tuple[list[str], dict[str, int]]:
+    """The first row of a ``csv.reader`` and the position of each expected column in it."""
+    header = next(reader, None)
+    if header is None:
+        raise InputError(f"{path}: empty file (expected a CSV header with {', '.join(expected)})")
+    return header, match_columns(path, header, expected)
+
+
 def csv_rows(path: Path, expected: dict[str, Sequence[str]], required: Sequence[str] = ()) -> Iterator[tuple[int, dict[str, str]]]:
     """Yield (row number, {column: value}) for a gz or plain CSV, columns checked against
     ``expected`` (name -> accepted other spellings); empty values in ``required`` columns are refused."""
     path = Path(path)
     with _read_errors(path, "header"), open_text(path) as handle:
         reader = csv.reader(handle)
-        header = next(reader, None)
-        if header is None:
-            raise InputError(f"{path}: empty file (expected a CSV header with {', '.join(expected)})")
-        positions = match_columns(path, header, expected)
+        header, positions = read_header(path, reader, expected)
         width = len(header)
         row_number = 0
         with _read_errors(path, "after row 0"):
@@ -401,16 +402,7 @@ def json_lines(path: Path) -> Iterator[tuple[int, dict]]:
     """Yield (line number, object) for a JSON-lines file; an invalid line names its number."""
     path = Path(path)
     with _read_errors(path, "reading"), open_text(path) as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise InputError(f"{path}: line {number}: invalid JSON ({exc.msg} at column {exc.colno})") from None
-            if not isinstance(record, dict):
-                raise InputError(f"{path}: line {number}: expected a JSON object, found {type(record).__name__}")
-            yield number, record
+        yield from parse_jsonl(path, handle)
 
 
 def json_document(path: Path):
