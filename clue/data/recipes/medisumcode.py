@@ -19,7 +19,7 @@ import csv
 import random
 from pathlib import Path
 
-from clue.data.recipes.readers import _read_errors, index_csv, match_columns, open_text
+from clue.data.recipes.readers import _read_errors, index_csv, match_columns, open_text, read_header
 from clue.errors import InputError
 
 TASK = "medisumcode"
@@ -78,10 +78,7 @@ def read_diagnoses(path: Path, hadm_ids: set[str]) -> dict[str, list[tuple[str, 
     found: dict[str, list[tuple[str, str]]] = {h: [] for h in hadm_ids}
     with _read_errors(path, "header"), open_text(path) as handle:
         reader = csv.reader(handle)
-        header = next(reader, None)
-        if header is None:
-            raise InputError(f"{path}: empty file (expected a CSV header with {', '.join(DIAGNOSES_COLUMNS)})")
-        cols = match_columns(path, header, DIAGNOSES_COLUMNS)
+        header, cols = read_header(path, reader, DIAGNOSES_COLUMNS)
         h, c, v = cols["hadm_id"], cols["icd_code"], cols["icd_version"]
         row_number = 0
         with _read_errors(path, "reading rows"):
