@@ -114,6 +114,14 @@ def assets_for(metric: str, lock: dict[str, Asset]) -> list[Asset]:
     return [asset for asset in lock.values() if asset.metric == metric]
 
 
+def _selected(lock: dict[str, Asset], metrics: Iterable[str] | None) -> list[Asset]:
+    """The lock's assets of ``metrics`` (all of them when None), in lock order."""
+    if metrics is None:
+        return list(lock.values())
+    wanted = set(metrics)
+    return [asset for asset in lock.values() if asset.metric in wanted]
+
+
 # --------------------------------------------------------------------------- the local record
 
 def _record_path(root: Path) -> Path:
@@ -203,14 +211,8 @@ def verify(assets_dir=None, lock=None, metrics: Iterable[str] | None = None, pro
     """Hash every asset file (of ``metrics``, default all) and compare with the lock or the record."""
     root, lock = _resolve(assets_dir, lock)
     record = read_record(root)
-    wanted = set(metrics) if metrics is not None else None
-    statuses = []
-    for asset in lock.values():
-        if wanted is not None and asset.metric not in wanted:
-            continue
-        for file in _files_of(asset, record):
-            statuses.append(_check(root, asset, file, record, progress))
-    return statuses
+    return [_check(root, asset, file, record, progress)
+            for asset in _selected(lock, metrics) for file in _files_of(asset, record)]
 
 
 def require(metric: str, assets_dir=None, lock=None) -> None:
@@ -255,11 +257,8 @@ def fetch(assets_dir=None, lock=None, metrics: Iterable[str] | None = None, prog
     root, lock = _resolve(assets_dir, lock)
     root.mkdir(parents=True, exist_ok=True)
     record = read_record(root)
-    wanted = set(metrics) if metrics is not None else None
     statuses = []
-    for asset in lock.values():
-        if wanted is not None and asset.metric not in wanted:
-            continue
+    for asset in _selected(lock, metrics):
         files = list(asset.files)
         if asset.optional and asset.id not in record["optional_absent"]:
             available = _hub_files(asset)
