@@ -31,7 +31,6 @@ from clue.paths import recipes_dir
 LOCK_NAME = "assets.lock.json"
 RECORD_NAME = "assets.record.json"
 FETCH_HINT = "run `clue assets fetch` (with network access) first"
-METRICS_WITH_ASSETS = ("bertscore", "umls")
 
 
 def hf_endpoint() -> str:

@@ -17,7 +17,6 @@ Base URLs can be moved (tests use a local server) with ``CLUE_PHYSIONET_BASE`` a
 from __future__ import annotations
 
 import base64
-import contextlib
 import datetime as _dt
 import hashlib
 import http.client

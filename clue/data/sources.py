@@ -90,8 +90,3 @@ def load_registry(path: Path | None = None) -> dict[str, Source]:
         except TypeError as exc:
             raise InputError(f"{path}: source {name!r}: {exc}") from None
     return sources
-
-
-def sources_for_task(task_id: str, registry: dict[str, Source] | None = None) -> list[Source]:
-    registry = registry or load_registry()
-    return [s for s in registry.values() if task_id in s.tasks]

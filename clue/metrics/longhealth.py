@@ -13,7 +13,6 @@ import re
 from collections.abc import Mapping
 
 CHOICE_PATTERN = re.compile(r"The correct answer is (\w):")
-UNANSWERABLE = "F"
 
 
 def parse_choice(output: str) -> str | None:

@@ -40,10 +40,6 @@ def load_pins() -> dict:
     return json.loads(PINS_PATH.read_text(encoding="utf-8"))
 
 
-def protocol_names() -> tuple[str, ...]:
-    return tuple(load_pins()["protocols"])
-
-
 def pinned(name: str) -> dict:
     """The pin of protocol ``name``: commit, date and ``files`` {path: sha256}."""
     pins = load_pins()["protocols"]

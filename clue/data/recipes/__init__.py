@@ -7,13 +7,9 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
-from clue.taskinfo import TASK_IDS, task_info
+from clue.taskinfo import task_info
 
 
 def recipe(task_id: str) -> ModuleType:
     """The recipe module of a task (by id or paper name)."""
     return importlib.import_module(f"clue.data.recipes.{task_info(task_id).id}")
-
-
-def all_recipes() -> list[ModuleType]:
-    return [recipe(task_id) for task_id in TASK_IDS]
