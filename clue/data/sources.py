@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from clue.errors import InputError, NotReadyError
+from clue.io import read_json
 from clue.paths import recipes_dir
 
 
@@ -72,12 +72,9 @@ _KNOWN = {f for f in Source.__dataclass_fields__} - {"name", "extra"}
 
 def load_registry(path: Path | None = None) -> dict[str, Source]:
     path = path or recipes_dir() / "sources.json"
-    try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputError(f"{path}: source registry not found") from None
-    except json.JSONDecodeError as exc:
-        raise InputError(f"{path}: invalid JSON at line {exc.lineno}: {exc.msg}") from None
+    if not path.is_file():
+        raise InputError(f"{path}: source registry not found")
+    raw = read_json(path)
     sources = {}
     for name, entry in raw.get("sources", {}).items():
         known = {k: v for k, v in entry.items() if k in _KNOWN}
