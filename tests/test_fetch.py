@@ -95,6 +95,7 @@ def server(monkeypatch):
     srv.thread.start()
     monkeypatch.setenv("CLUE_PHYSIONET_BASE", srv.base + "/physionet/")
     monkeypatch.setenv("CLUE_GITHUB_RAW_BASE", srv.base + "/github/")
+    monkeypatch.setenv("CLUE_GITHUB_API_BASE", srv.base + "/api/")
     monkeypatch.setenv("PHYSIONET_USERNAME", USER)
     monkeypatch.setenv("PHYSIONET_PASSWORD", PASSWORD)
     monkeypatch.setattr(fetchmod.time, "sleep", lambda s: None)
@@ -321,6 +322,28 @@ def test_longhealth_trust_on_first_use(tmp_path, server, registry):
     assert results["longhealth"].status == "failed"
     assert f"expected {sha(LH_V1)}, got {sha(LH_V2)}" in results["longhealth"].note
     assert not dest.exists()
+
+
+def test_longhealth_branch_is_pinned_to_its_commit_on_first_download(tmp_path, server, registry):
+    commit = "fedcba9876543210fedcba9876543210fedcba98"
+    server.files["/api/repos/kb/LH/commits/main"] = commit.encode()
+    server.files[f"/github/kb/LH/{commit}/data/benchmark_v5.json"] = LH_V1
+    server.files["/github/kb/LH/main/data/benchmark_v5.json"] = LH_V2   # the branch moved on since
+    raw = tmp_path / "raw"
+    results, lines = run(raw, registry, sources=["longhealth"])
+    dest = raw / "longhealth/benchmark_v5.json"
+    assert results["longhealth"].status == "downloaded" and dest.read_bytes() == LH_V1
+    assert any(commit in line for line in lines)                     # shown to the user
+    assert fetchmod.read_tofu(dest) == sha(LH_V1) and fetchmod.read_tofu_commit(dest) == commit
+    record = json.loads((raw / "fetch-record.json").read_text())
+    assert record["files"]["longhealth/benchmark_v5.json"]["ref"] == commit
+
+    # later downloads come from the recorded commit, without asking which commit the branch is at
+    dest.unlink()
+    asked = len(server.ranges("/api/repos/kb/LH/commits/main"))
+    results, _ = run(raw, registry, sources=["longhealth"])
+    assert results["longhealth"].verified and dest.read_bytes() == LH_V1
+    assert len(server.ranges("/api/repos/kb/LH/commits/main")) == asked
 
 
 def test_cli_fetch(tmp_path, server, registry, monkeypatch):

@@ -4,14 +4,16 @@ Public files come from their pinned GitHub URLs. PhysioNet files come with the u
 credentials (``PHYSIONET_USERNAME``/``PHYSIONET_PASSWORD`` or ``~/.netrc``), and each is checked
 against the project's ``SHA256SUMS.txt``, which is downloaded into the same layout
 (``<raw>/<slug>/<version>/SHA256SUMS.txt``) unless the user already put it there. LongHealth has no
-published hash: the first download's sha256 is written to ``<raw>/longhealth/benchmark_v5.json.sha256``
-and shown (trust on first use); later runs verify against it.
+published hash and its registry entry names a branch: on the first download the branch is resolved to
+its commit (GitHub API), the file is taken from that commit, and the commit and the file's sha256 are
+written to ``<raw>/longhealth/benchmark_v5.json.sha256`` and shown (trust on first use); later runs
+download from the recorded commit and verify against the recorded hash.
 
 A download goes to ``<file>.part`` and is renamed into place only once verified. A ``.part`` left by an
 interrupted run is resumed with an HTTP ``Range`` request; a server that answers 200 instead of 206
 makes the download start again from the first byte. A dropped connection is resumed the same way.
-Base URLs can be moved (tests use a local server) with ``CLUE_PHYSIONET_BASE`` and
-``CLUE_GITHUB_RAW_BASE``.
+Base URLs can be moved (tests use a local server) with ``CLUE_PHYSIONET_BASE``,
+``CLUE_GITHUB_RAW_BASE`` and ``CLUE_GITHUB_API_BASE``.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import hashlib
 import http.client
 import netrc
 import os
+import re
 import socket
 import time
 import urllib.error
@@ -40,6 +43,8 @@ from clue.io import atomic_write, read_json, write_json
 
 PHYSIONET_BASE = "https://physionet.org/files/"
 GITHUB_RAW_BASE = "https://raw.githubusercontent.com/"
+GITHUB_API_BASE = "https://api.github.com/"
+_COMMIT = re.compile(r"^[0-9a-f]{40}$")
 CHECKSUMS_NAME = "SHA256SUMS.txt"
 RECORD_NAME = "fetch-record.json"
 CHUNK = 1 << 20
@@ -66,6 +71,24 @@ def physionet_base() -> str:
 
 def github_raw_base() -> str:
     return _with_slash(os.environ.get("CLUE_GITHUB_RAW_BASE", GITHUB_RAW_BASE))
+
+
+def github_api_base() -> str:
+    return _with_slash(os.environ.get("CLUE_GITHUB_API_BASE", GITHUB_API_BASE))
+
+
+def resolve_commit(project: str, ref: str) -> str | None:
+    """The commit a GitHub branch or tag points at now (None when it cannot be asked)."""
+    if _COMMIT.match(ref):
+        return ref
+    url = f"{github_api_base()}repos/{project}/commits/{urllib.parse.quote(ref, safe='')}"
+    request = urllib.request.Request(url, headers={"Accept": "application/vnd.github.sha", "User-Agent": "clue-kit"})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            answer = response.read(200).decode("ascii", "replace").strip()
+    except (urllib.error.URLError, OSError, http.client.HTTPException):
+        return None
+    return answer if _COMMIT.match(answer) else None
 
 
 def _with_slash(url: str) -> str:
@@ -428,8 +451,22 @@ def read_tofu(path: Path) -> str | None:
     return text[0].lower()
 
 
+def read_tofu_commit(path: Path) -> str | None:
+    """The commit recorded beside the hash (a ``# commit <sha>`` line), if any."""
+    marker = tofu_path(path)
+    if not marker.exists():
+        return None
+    for line in marker.read_text(encoding="utf-8").splitlines():
+        parts = line.split()
+        if len(parts) == 3 and parts[:2] == ["#", "commit"] and _COMMIT.match(parts[2]):
+            return parts[2]
+    return None
+
+
 def _fetch_public(run: _Run, source: Source, longhealth_ref: str | None) -> FetchResult:
     ref = longhealth_ref if source.trust_on_first_use and longhealth_ref else source.version
+    if source.trust_on_first_use and not longhealth_ref:
+        ref = read_tofu_commit(run.raw_dir / source.path) or ref   # the commit of the first download
     url = _public_url(source, ref)
     dest = run.raw_dir / source.path
     expected = source.sha256
@@ -455,12 +492,20 @@ def _fetch_public(run: _Run, source: Source, longhealth_ref: str | None) -> Fetc
             f"{dest}: sha256 mismatch: expected {expected}, got {actual} "
             f"(delete the file to download it again, or pass --allow-unverified)"
         )
+    if source.trust_on_first_use and not _COMMIT.match(ref):
+        commit = resolve_commit(source.project, ref)
+        if commit is None:
+            run.echo(f"{source.name}: WARNING could not resolve {source.project}@{ref} to a commit; "
+                     f"downloading {ref} as it is now (pin one with --longhealth-ref COMMIT)")
+        else:
+            run.echo(f"{source.name}: {source.project}@{ref} is commit {commit}; pinning it")
+            ref, url = commit, _public_url(source, commit)
     run.echo(f"{source.name}: downloading {url}")
     actual, verified = download(url, dest, expected_sha256=expected, allow_unverified=run.allow_unverified,
                                 progress=run.progress, label=source.name)
     note = ""
     if expected is None:
-        _write_tofu(run, dest, actual, f"first download of {url}")
+        _write_tofu(run, dest, actual, f"first download of {url}", commit=ref if _COMMIT.match(ref) else None)
         note = "hash recorded (first use)"
     elif not verified:
         run.echo(f"{source.name}: WARNING sha256 {actual} differs from expected {expected}; kept (--allow-unverified)")
@@ -470,10 +515,12 @@ def _fetch_public(run: _Run, source: Source, longhealth_ref: str | None) -> Fetc
     return FetchResult(source.name, str(dest), "downloaded", verified, actual, note)
 
 
-def _write_tofu(run: _Run, dest: Path, sha: str, how: str) -> None:
+def _write_tofu(run: _Run, dest: Path, sha: str, how: str, commit: str | None = None) -> None:
     marker = tofu_path(dest)
     with atomic_write(marker) as handle:
         handle.write(f"{sha}  {dest.name}\n")
+        if commit:
+            handle.write(f"# commit {commit}\n")
     run.echo(
         f"{dest.name}: no published checksum; recorded sha256 {sha} ({how}) in {marker}; "
         f"later runs are checked against it"
