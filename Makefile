@@ -41,7 +41,7 @@ fetch:
 	$(CLUE) data fetch --raw-dir $(RAW)
 
 build:
-	$(CLUE) data build --raw-dir $(RAW) --out-dir $(DATA)
+	$(CLUE) data build --raw-dir $(RAW) --data-dir $(DATA)
 
 verify:
 	$(CLUE) data verify --data-dir $(DATA)

@@ -62,3 +62,18 @@ def test_no_restricted_data_is_tracked():
         pytest.skip("not a git checkout")
     pattern = re.compile(r"\.(xlsx|csv\.gz|jsonl\.gz)$|mli_test|discharge\.csv|diagnoses_icd|benchmark_v5\.json|BioNLP2023", re.I)
     assert [f for f in files if pattern.search(f)] == []
+
+
+def test_every_clue_command_the_makefile_runs_accepts_its_options():
+    """`make -n` prints the commands; each one with --help appended must parse (unknown options fail)."""
+    from click.testing import CliRunner
+
+    from clue.cli import cli
+
+    targets = ["reproduce", "demo", "doctor"]
+    printed = subprocess.run(["make", "-n", "-C", str(ROOT), *targets], capture_output=True, text=True).stdout
+    commands = [line.split("clue ", 1)[1] for line in printed.splitlines() if "/clue " in line]
+    assert len(commands) >= 8
+    for command in commands:
+        result = CliRunner().invoke(cli, [*command.split(), "--help"])
+        assert result.exit_code == 0, f"{command}: {result.output}"
