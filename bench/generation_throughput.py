@@ -14,35 +14,97 @@ protocol → a tiny Llama-style model (random weights). Two measurements:
    and writes, post-processing, scoring, files).
 
     .venv/bin/python bench/generation_throughput.py --json bench/out/generation_throughput.json
+
+The model's shape is an option (``--hidden-size``, ``--layers``, ``--vocab``, ``--head-dim``,
+``--intermediate-size``), so is the device (``--device cuda``, ``--dtype``): with a hidden size of
+48, attention over a long prompt costs more per new token than the weights do, and batching saves
+only the weight reads; a wider model shows how the speed-up grows once the weights dominate.
+``--workdir`` keeps the synthetic workspace and reuses it on the next run (only the model is built
+again), so the data can be built on one machine and the throughput measured on another, e.g. a GPU
+machine without the data-building dependencies:
+
+    .venv/bin/python bench/generation_throughput.py --workdir bench/out/ws --prepare-only
+    PYTHONPATH=. python3 bench/generation_throughput.py --workdir bench/out/ws --device cuda \
+        --hidden-size 2048 --layers 8 --head-dim 128 --skip-overhead --json /tmp/gpu.json
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import tempfile
 import time
-from dataclasses import replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT_DIR))
 
 
+@dataclass(frozen=True)
+class ModelShape:
+    hidden_size: int = 48
+    layers: int = 2
+    vocab: int = 1000
+    head_dim: int | None = None            # None: the tiny builder's 4 heads (2 key/value heads)
+    intermediate_size: int | None = None   # None: 2 x hidden, or 8/3 x hidden with --head-dim
+
+    def folder_name(self) -> str:
+        return (f"model-h{self.hidden_size}-l{self.layers}-v{self.vocab}"
+                f"-hd{self.head_dim or 'tiny'}-i{self.intermediate_size or 'auto'}")
+
+
 def prepare_workspace(root: Path, scale: float, seed: int) -> dict:
+    """Synthetic raw files, built data and the demo protocol under ``root``; reused if already there."""
+    marker = root / "workspace.json"
+    wanted = {"scale": scale, "seed": seed}
+    if marker.is_file() and json.loads(marker.read_text(encoding="utf-8")) == wanted:
+        return {"data": root / "data", "protocol": root / "protocol"}
+
     from clue.data.build import build
     from clue.data.synthetic import write_all
+    from clue.io import write_json
     from clue.protocol.fetch import fetch_protocol
-    from clue.testing.tiny import build_tiny_model, corpus_from_test_sets
 
     write_all(root / "raw", seed=seed, scale=scale)
     notes = max(5, int(20 * scale))
     build(raw_dir=root / "raw", out_dir=root / "data", allow_unverified=True, params={"medisumcode": {"n": notes}})
     fetch_protocol("demo", protocol_dir=root / "protocol")
-    model = build_tiny_model(root / "tiny-model", chat="system", seed=seed, max_position_embeddings=2048,
-                             vocab_size=1000, extra_corpus=corpus_from_test_sets(root / "data"))
-    return {"data": root / "data", "protocol": root / "protocol", "model": model}
+    write_json(marker, wanted)
+    return {"data": root / "data", "protocol": root / "protocol"}
+
+
+def build_model(ws: dict, root: Path, shape: ModelShape, seed: int) -> Path:
+    """A Llama-style model with random weights of the given shape; tokenizer trained on the test sets."""
+    from clue.testing.tiny import OUTPUT_SCALE, build_tiny_model, corpus_from_test_sets
+
+    folder = build_tiny_model(root / shape.folder_name(), chat="system", seed=seed, max_position_embeddings=2048,
+                              vocab_size=shape.vocab, hidden_size=shape.hidden_size, num_layers=shape.layers,
+                              extra_corpus=corpus_from_test_sets(ws["data"]))
+    if shape.head_dim is None and shape.intermediate_size is None:
+        return folder
+    # A more realistic layout than the tiny builder's: heads of ``head_dim`` (as many key/value
+    # heads as query heads) and a wider MLP; same seed and output scale as the tiny builder.
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    config = LlamaConfig.from_pretrained(folder)
+    if shape.head_dim is not None:
+        if shape.hidden_size % shape.head_dim:
+            raise SystemExit(f"--head-dim {shape.head_dim}: must divide --hidden-size {shape.hidden_size}")
+        config.num_attention_heads = config.num_key_value_heads = shape.hidden_size // shape.head_dim
+        config.head_dim = shape.head_dim
+    config.intermediate_size = shape.intermediate_size or 256 * round(shape.hidden_size * 8 / 3 / 256)
+    torch.manual_seed(seed)
+    model = LlamaForCausalLM(config)
+    with torch.no_grad():
+        model.get_output_embeddings().weight.mul_(OUTPUT_SCALE)
+    tiny = LlamaForCausalLM.from_pretrained(folder)          # keep the builder's generation settings
+    model.generation_config = tiny.generation_config
+    model.save_pretrained(folder)
+    return folder
 
 
 def _compare(backend, requests, prompts) -> dict:
@@ -65,17 +127,21 @@ def _compare(backend, requests, prompts) -> dict:
 
 
 def measure_throughput(ws: dict, tasks: list[str], n_prompts: int, batch_size: int,
-                       max_new_tokens: int | None) -> dict:
-    """Per task: its first ``n_prompts`` demo-protocol requests (repeated if the task has fewer)."""
+                       max_new_tokens: int | None, device: str = "cpu", dtype: str = "auto",
+                       on_task=None) -> dict:
+    """Per task: its first ``n_prompts`` demo-protocol requests (repeated if the task has fewer).
+
+    ``on_task(report)`` is called after each task, so a partial report survives an interrupted run.
+    """
     from clue.backends.hf import HFBackend
     from clue.protocol import load_protocol
     from clue.tasks import get_task
     from clue.tasks.base import EvalContext
 
-    backend = HFBackend(str(ws["model"]), batch_size=batch_size, device="cpu")
+    backend = HFBackend(str(ws["model"]), batch_size=batch_size, device=device, dtype=dtype)
     info = backend.model_info()
     ctx = EvalContext(protocol=load_protocol("demo", ws["protocol"]), model=info, layout=info.detected_layout)
-    report = {"batch_size": batch_size, "tasks": {}}
+    report = {"batch_size": batch_size, "device": backend.device, "dtype": backend.dtype, "tasks": {}}
     for task_id in tasks:
         module = get_task(task_id)
         requests = module.build_requests(module.load_records(ws["data"]), ctx)
@@ -85,6 +151,8 @@ def measure_throughput(ws: dict, tasks: list[str], n_prompts: int, batch_size: i
         prompts = [backend.render(r) for r in requests]
         backend.generate_detailed(requests[:2], prompts[:2])          # load the weights, warm up
         report["tasks"][task_id] = _compare(backend, requests, prompts)
+        if on_task is not None:
+            on_task(report)
     batched = sum(t["batched_s"] for t in report["tasks"].values())
     single = sum(t["one_at_a_time_s"] for t in report["tasks"].values())
     report.update(prompts=sum(t["prompts"] for t in report["tasks"].values()), batched_s=batched,
@@ -115,6 +183,20 @@ def measure_overhead(ws: dict, root: Path, batch_size: int) -> dict:
     }
 
 
+def model_facts(folder: Path) -> dict:
+    """Shape and parameter count of a saved model, for the report."""
+    from safetensors import safe_open
+
+    config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    params = 0
+    for path in folder.glob("*.safetensors"):
+        with safe_open(str(path), framework="pt") as f:
+            params += sum(math.prod(f.get_slice(name).get_shape()) for name in f.keys())
+    keys = ("hidden_size", "num_hidden_layers", "num_attention_heads", "num_key_value_heads", "head_dim",
+            "intermediate_size", "vocab_size")
+    return {**{k: config.get(k) for k in keys}, "parameters": params}
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--prompts", type=int, default=32, help="prompts per task for the throughput comparison")
@@ -126,20 +208,64 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--scale", type=float, default=1.0, help="synthetic data scale (1.0: the default sizes)")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--workdir", type=Path, help="keep the workspace here (default: a temporary folder)")
+    parser.add_argument("--hidden-size", type=int, default=48, help="model width (default: the tiny 48)")
+    parser.add_argument("--layers", type=int, default=2, help="decoder layers")
+    parser.add_argument("--vocab", type=int, default=1000,
+                        help="tokenizer vocabulary to train (fewer if the corpus runs out of merges)")
+    parser.add_argument("--head-dim", type=int, default=None,
+                        help="attention head size; hidden/head-dim heads, as many key/value heads "
+                             "(default: the tiny builder's 4 heads, 2 key/value heads)")
+    parser.add_argument("--intermediate-size", type=int, default=None,
+                        help="MLP width (default: 2 x hidden; 8/3 x hidden when --head-dim is given)")
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda", "auto"], help="where to generate")
+    parser.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16", "float16"],
+                        help="model dtype (auto: float32 on CPU, bfloat16 on a GPU that has it)")
+    parser.add_argument("--no-cudnn-attention", action="store_true",
+                        help="keep torch's scaled-dot-product attention off its cuDNN kernels (on a GPU, cuDNN "
+                             "builds a plan for every new shape, and decoding makes a new shape at every step)")
+    parser.add_argument("--workdir", type=Path,
+                        help="keep the workspace here and reuse its data on the next run (default: a temporary folder)")
+    parser.add_argument("--prepare-only", action="store_true", help="build the workspace's data and stop (needs --workdir)")
     parser.add_argument("--skip-overhead", action="store_true")
-    parser.add_argument("--json", type=Path, help="write the report here")
+    parser.add_argument("--json", type=Path, help="write the report here (also after each task of the comparison)")
     args = parser.parse_args(argv)
+    if args.prepare_only and not args.workdir:
+        parser.error("--prepare-only needs --workdir")
 
     import torch
+    import transformers
+
+    def save(report: dict) -> None:
+        if args.json:
+            args.json.parent.mkdir(parents=True, exist_ok=True)
+            tmp = args.json.with_name(args.json.name + ".tmp")
+            tmp.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+            tmp.replace(args.json)
 
     torch.set_num_threads(args.threads)
+    if args.no_cudnn_attention:
+        torch.backends.cuda.enable_cudnn_sdp(False)
+    shape = ModelShape(args.hidden_size, args.layers, args.vocab, args.head_dim, args.intermediate_size)
     with tempfile.TemporaryDirectory(prefix="clue-bench-") as tmp:
         root = args.workdir or Path(tmp)
         ws = prepare_workspace(root, args.scale, args.seed)
-        report = {"threads": args.threads, "torch": torch.__version__,
-                  "throughput": measure_throughput(ws, args.tasks.split(","), args.prompts, args.batch_size,
-                                                 args.max_new_tokens)}
+        if args.prepare_only:
+            print(f"workspace ready in {root}")
+            return {}
+        started = time.perf_counter()
+        ws["model"] = build_model(ws, root, shape, args.seed)
+        report = {"threads": args.threads, "torch": torch.__version__, "transformers": transformers.__version__,
+                  "cudnn_attention": not args.no_cudnn_attention,
+                  "gpu": torch.cuda.get_device_name(0) if args.device != "cpu" and torch.cuda.is_available() else None,
+                  "shape": asdict(shape), "model": model_facts(ws["model"]),
+                  "model_build_s": time.perf_counter() - started}
+        print(f"model: {report['model']}")
+
+        def partial(throughput: dict) -> None:
+            save({**report, "throughput": throughput})
+
+        report["throughput"] = measure_throughput(ws, args.tasks.split(","), args.prompts, args.batch_size,
+                                                  args.max_new_tokens, args.device, args.dtype, on_task=partial)
         if not args.skip_overhead:
             report["overhead"] = measure_overhead(ws, root, args.batch_size)
 
@@ -158,9 +284,7 @@ def main(argv: list[str] | None = None) -> dict:
               f"(set-up/imports {o['setup_s']:.1f} s, model load {o['model_load_s']:.2f} s, requests+render "
               f"{o['prepare_s']:.2f} s, store {o['store_s']:.2f} s, scoring+files {o['score_s']:.2f} s; "
               f"{100 * o['outside_generation_share_after_setup']:.1f}% after set-up and load)")
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    save(report)
     return report
 
 
