@@ -58,6 +58,7 @@ class EvalOptions:
     metrics: str = "all"
     assets_dir: str | None = None
     progress: bool = True
+    demo_metrics: str | None = None     # `clue demo` only: BERTScore/UMLS on the tiny assets built in this folder
 
 
 @dataclass
@@ -101,11 +102,16 @@ def _load_protocol(name: str, protocol_dir: str | None):
     return load_protocol(name, protocol_dir)
 
 
-def _metric_resources(metrics: str, assets_dir: str | None):
+def _metric_resources(options: EvalOptions):
     """One MetricResources for the run; checks enabled metrics' assets before anything is generated."""
     from clue.metrics.resources import MetricResources, parse_metrics
 
-    resources = MetricResources(enabled=parse_metrics(metrics), assets_dir=Path(assets_dir or default_assets_dir()))
+    if options.demo_metrics:
+        from clue.testing.demo import demo_metric_resources
+
+        return demo_metric_resources(Path(options.demo_metrics), parse_metrics(options.metrics))
+    resources = MetricResources(enabled=parse_metrics(options.metrics),
+                                assets_dir=Path(options.assets_dir or default_assets_dir()))
     resources.check()
     return resources
 
@@ -311,7 +317,7 @@ def evaluate(options: EvalOptions, resources=None) -> RunOutcome:
         raise InputError(f"--limit {options.limit}: expected a positive number of items")
 
     if resources is None:   # before the model: a missing asset should not cost a model download
-        resources = _metric_resources(options.metrics, options.assets_dir)
+        resources = _metric_resources(options)
     backend = _make_backend(options)
     info = _model_info(backend)
     ctx = _context(options, protocol, info)
@@ -405,7 +411,7 @@ def score_run(run_dir: str | os.PathLike, *, metrics: str | None = None, assets_
                                  f"{entry['identity'].get('revision')}, found {backend.identity().get('revision')})")
             info = _model_info(backend)
             ctx = _context(options, protocol, info)
-            model_resources = resources or _metric_resources(options.metrics, options.assets_dir)
+            model_resources = resources or _metric_resources(options)
             header = {"model": options.model, "revision": resolved, "protocol": protocol.name, "layout": ctx.layout}
             from clue.tasks import get_task
 

@@ -35,3 +35,7 @@ def test_demo_runs_the_chain_offline_and_says_it_is_not_clue(tmp_path):
     assert again.exit_code == 0, again.output
     rows = [line for line in again.output.splitlines() if line.startswith("| ") and "Task" not in line]
     assert len(rows) == 6 and all(line.split("|")[5].strip() == "0" for line in rows)   # Generated: nothing
+
+    # the demo's run re-scores like any other (tiny BERT and UMLS rebuilt in the demo folder)
+    verified = CliRunner().invoke(cli, ["verify", str(run)])
+    assert verified.exit_code == 0, verified.output

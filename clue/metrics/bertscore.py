@@ -28,7 +28,9 @@ class BertScorer:
     def __init__(self, model_name_or_path: str | os.PathLike, num_layers: int, batch_size: int = 64,
                  max_length: int = 512, device: str | None = None):
         from bert_score import BERTScorer
+        from transformers.utils import logging as hf_logging
 
+        hf_logging.disable_progress_bar()   # a run has its own progress bars
         self.model = str(model_name_or_path)
         self.num_layers = num_layers
         self.batch_size = batch_size

@@ -24,7 +24,9 @@ DEMO_VOCAB = 1000             # BPE trained on the synthetic test sets
 DEMO_CONTEXT = 2048           # tokens; longer prompts are cut from the left and counted
 
 
-def _metric_resources(out: Path):
+def demo_metric_resources(out: Path, enabled=None):
+    """BERTScore on a tiny BERT and UMLS-F1 on a ten-concept KB, built (deterministically) in ``out``;
+    the runner calls this for runs made by the demo, so `clue score` and `clue verify` re-score them alike."""
     from clue.metrics.resources import MetricResources
     from clue.metrics.umls import UmlsLinker, load_linker
     from clue.testing.tiny_bert import build_tiny_bert
@@ -34,7 +36,7 @@ def _metric_resources(out: Path):
     bert = build_tiny_bert(out / "tiny-bert", num_layers=layers, hidden_size=32)
     linker_files, kb_path = build_tiny_umls(out / "tiny-umls")
     linker = UmlsLinker(tiny_mention_pipeline(), load_linker(linker_files, kb_path))
-    return MetricResources(bertscore_paths={SCIBERT[0]: bert, BIO_CLINICALBERT[0]: bert}, umls_linker=linker,
+    return MetricResources(enabled, bertscore_paths={SCIBERT[0]: bert, BIO_CLINICALBERT[0]: bert}, umls_linker=linker,
                            batch_size=16, device="cpu")
 
 
@@ -61,6 +63,5 @@ def run_demo(out_dir: str | Path, *, limit: int = 6, seed: int = 0, progress: bo
                              vocab_size=DEMO_VOCAB, extra_corpus=corpus_from_test_sets(data))
     outcome = evaluate(EvalOptions(model=str(model), protocol="demo", protocol_dir=str(protocol_dir),
                                    data_dir=str(data), results_dir=str(out / "results"), run="demo", limit=limit,
-                                   batch_size=8, seed=seed, progress=progress),
-                       resources=_metric_resources(out))
+                                   batch_size=8, seed=seed, progress=progress, demo_metrics=str(out)))
     return "\n".join([BANNER, "", summary_table(outcome), "", BANNER])

@@ -29,7 +29,9 @@ def build_tiny_bert(out_dir: str | os.PathLike, words=DEFAULT_WORDS, suffixes=DE
     """Write a tiny uncased BERT to ``out_dir`` and return the folder."""
     import torch
     from transformers import BertConfig, BertModel, BertTokenizer
+    from transformers.utils import logging as hf_logging
 
+    hf_logging.disable_progress_bar()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     vocab = list(SPECIAL_TOKENS) + [w for w in words if w not in SPECIAL_TOKENS] + list(suffixes)
