@@ -306,15 +306,15 @@ def evaluate(options: EvalOptions, resources=None) -> RunOutcome:
     """
     started = time.perf_counter()
     timings: dict = {}
+    tasks = parse_tasks(options.tasks)     # cheap argument checks first
+    if options.limit is not None and options.limit < 1:
+        raise InputError(f"--limit {options.limit}: expected a positive number of items")
     protocol = _load_protocol(options.protocol, options.protocol_dir)
     data_dir = Path(options.data_dir or default_data_dir())
     from clue.tasks import get_task
 
-    tasks = parse_tasks(options.tasks)
     modules = {t.id: get_task(t.id) for t in tasks}
     records = {t.id: modules[t.id].load_records(data_dir) for t in tasks}   # fail before loading a model
-    if options.limit is not None and options.limit < 1:
-        raise InputError(f"--limit {options.limit}: expected a positive number of items")
 
     if resources is None:   # before the model: a missing asset should not cost a model download
         resources = _metric_resources(options)
