@@ -81,9 +81,17 @@ def dataset_fingerprint(data_dir: str | os.PathLike, task_id: str) -> dict:
     return found
 
 
+_EXTRA_SECRETS: set[str] = set()
+
+
+def add_secret_variable(name: str) -> None:
+    """Have ``scrub`` hide this variable's value too (e.g. the one named by ``--api-key-env``)."""
+    _EXTRA_SECRETS.add(name)
+
+
 def scrub(text: str) -> str:
     """Replace the value of any credential variable set in the environment."""
-    for name in SECRET_VARIABLES:
+    for name in (*SECRET_VARIABLES, *sorted(_EXTRA_SECRETS)):
         value = os.environ.get(name)
         if value and len(value) >= 4:
             text = text.replace(value, f"<{name}>")

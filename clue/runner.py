@@ -59,6 +59,19 @@ class EvalOptions:
     assets_dir: str | None = None
     progress: bool = True
     demo_metrics: str | None = None     # `clue demo` only: BERTScore/UMLS on the tiny assets built in this folder
+    model_args: list[str] = field(default_factory=list)   # --model-arg KEY=VALUE, for hf and vllm
+    # served models (--backend openai / vllm)
+    base_url: str | None = None
+    api: str = "completions"
+    concurrency: int = 8
+    api_key_env: str | None = None      # the variable's NAME; its value is never recorded
+    served_model: str | None = None
+    request_timeout: float = 600.0
+    max_retries: int = 6
+    engine_command: str | None = None
+    engine_timeout: float = 1800.0
+    allow_remote_endpoint: bool = False
+    retry_base: float = 0.5             # first backoff wait in seconds (doubled per retry); library only
 
 
 @dataclass
@@ -123,11 +136,35 @@ def _model_info(backend) -> ModelInfo:
     return info()
 
 
-def _make_backend(options: EvalOptions, revision: str | None = None):
+def _make_backend(options: EvalOptions, revision: str | None = None, *, run_dir: Path | None = None,
+                  served_model: str | None = None, for_scoring: bool = False):
     from clue.backends import make_backend
+    from clue.backends.base import BackendOptions, parse_model_args
 
-    return make_backend(options.model, options.backend, revision=revision or options.revision, dtype=options.dtype,
-                        device=options.device, batch_size=options.batch_size)
+    return make_backend(options.model, options.backend, BackendOptions(
+        revision=revision or options.revision, dtype=options.dtype, device=options.device,
+        batch_size=options.batch_size, model_args=parse_model_args(options.model_args), base_url=options.base_url,
+        api=options.api, concurrency=options.concurrency, api_key_env=options.api_key_env,
+        request_timeout=options.request_timeout, max_retries=options.max_retries, retry_base=options.retry_base,
+        served_model=served_model or options.served_model, engine_command=options.engine_command,
+        engine_timeout=options.engine_timeout, log_dir=str(run_dir) if run_dir else None, for_scoring=for_scoring))
+
+
+def _prompt_path(backend) -> dict:
+    """scores.json says so when the prompts were not the kit's rendered strings (``--api chat``)."""
+    path = getattr(backend, "prompt_path", "kit-rendered")
+    return {} if path == "kit-rendered" else {"prompt_path": path}
+
+
+def _check_endpoint(options: EvalOptions, tasks) -> str | None:
+    """The data-use guard, before any connection: where --base-url is ("local"/"remote"), None without one."""
+    if options.model == "baseline" or options.backend != "openai":
+        return None     # the managed engine listens on 127.0.0.1
+    from clue.backends.guard import check_endpoint
+
+    if not options.base_url:
+        raise InputError("--backend openai needs --base-url, e.g. http://127.0.0.1:8000/v1")
+    return check_endpoint(options.base_url, tasks, options.allow_remote_endpoint)
 
 
 def _context(options: EvalOptions, protocol, info: ModelInfo) -> EvalContext:
@@ -185,11 +222,25 @@ def _generate(backend, requests: list[Request], prompts: list[str]) -> list[Gene
     return [Generation(completion=c, seconds=seconds) for c in completions]
 
 
+def _stream_missing(prepared: _Prepared, backend, store: GenerationStore, todo: list[int], bar) -> float:
+    """A served backend's completions arrive one by one, each stored at once (a failure keeps the rest)."""
+    model_name = backend.identity().get("model", "")
+    started = time.perf_counter()
+    stream = backend.generate_stream([prepared.requests[i] for i in todo], [prepared.prompts[i] for i in todo])
+    for position, generation in stream:
+        i = todo[position]
+        store.put_many([(prepared.keys[i], prepared.materials[i], model_name, prepared.task,
+                         prepared.requests[i].item_id, generation)])
+        bar.update(1)
+    return time.perf_counter() - started
+
+
 def generate_missing(prepared: _Prepared, backend, store: GenerationStore, batch_size: int,
                      progress: bool = True) -> tuple[int, int, float]:
     """Generate and store every completion of ``prepared`` the store lacks.
 
-    Returns (generated, already stored, seconds spent inside the backend).
+    Returns (generated, already stored, seconds spent inside the backend). A backend with
+    ``generate_stream`` (a served model) gets every missing prompt at once and schedules them itself.
     """
     from tqdm import tqdm
 
@@ -200,6 +251,15 @@ def generate_missing(prepared: _Prepared, backend, store: GenerationStore, batch
     generated, gen_seconds = 0, 0.0
     with tqdm(total=len(missing_keys), desc=f"{prepared.task}", unit="prompt", disable=not progress or not missing_keys,
               file=sys.stderr, dynamic_ncols=True) as bar:
+        if hasattr(backend, "generate_stream"):
+            todo, seen = [], set()
+            for index, key in enumerate(prepared.keys):
+                if key in missing_keys and key not in seen:
+                    todo.append(index)
+                    seen.add(key)
+            if todo:
+                gen_seconds = _stream_missing(prepared, backend, store, todo, bar)
+            return len(todo), n_cached, gen_seconds
         for batch in plan_batches(prepared, batch_size):
             todo, seen = [], set()
             for index in batch:
@@ -316,24 +376,37 @@ def evaluate(options: EvalOptions, resources=None) -> RunOutcome:
     modules = {t.id: get_task(t.id) for t in tasks}
     records = {t.id: modules[t.id].load_records(data_dir) for t in tasks}   # fail before loading a model
 
+    endpoint_scope = _check_endpoint(options, tasks)     # before any connection is made
     if resources is None:   # before the model: a missing asset should not cost a model download
         resources = _metric_resources(options)
-    backend = _make_backend(options)
+    run_dir = Path(options.results_dir or default_results_dir()) / (options.run or default_run_name(protocol.name))
+    backend = _make_backend(options, run_dir=run_dir)
+    try:
+        return _evaluate_with(options, backend, resources, protocol, data_dir, tasks, modules, records, run_dir,
+                              endpoint_scope, started, timings)
+    finally:
+        close = getattr(backend, "close", None)
+        if close is not None:   # a managed engine is stopped on success, error and Ctrl-C alike
+            close()
+
+
+def _evaluate_with(options: EvalOptions, backend, resources, protocol, data_dir: Path, tasks, modules, records,
+                   run_dir: Path, endpoint_scope: str | None, started: float, timings: dict) -> RunOutcome:
     info = _model_info(backend)
     ctx = _context(options, protocol, info)
-
-    run_dir = Path(options.results_dir or default_results_dir()) / (options.run or default_run_name(protocol.name))
     model_key = model_dir_name(options.model)
     model_dir = run_dir / model_key
     store = GenerationStore(run_dir / "store.sqlite")
     timings["setup_s"] = time.perf_counter() - started
 
     entry = _manifest_entry(options, backend, info, ctx, protocol, data_dir, [t.id for t in tasks])
+    if endpoint_scope is not None:
+        entry["endpoint"] = {"scope": endpoint_scope, "allow_remote_endpoint": options.allow_remote_endpoint}
     common = _manifest_common(protocol)
     _write_manifest(run_dir, model_key, {**entry, "status": "running"}, common)
 
     header = {"model": options.model, "revision": backend.identity().get("revision"), "protocol": protocol.name,
-              "layout": ctx.layout}
+              "layout": ctx.layout, **_prompt_path(backend)}
     outcomes = []
     try:
         for t in tasks:
@@ -362,7 +435,9 @@ def evaluate(options: EvalOptions, resources=None) -> RunOutcome:
     timings["model_load_s"] = getattr(backend, "load_seconds", 0.0)
     timings["total_s"] = time.perf_counter() - started
     describe = getattr(resources, "describe", None)
-    entry.update(status="complete", timings=timings, finished_at=_now(), metrics=describe() if describe else None)
+    settings = getattr(backend, "settings", None)
+    entry.update(status="complete", timings=timings, finished_at=_now(), metrics=describe() if describe else None,
+                 backend_settings=settings() if settings else {})   # again: served backends count requests
     _write_manifest(run_dir, model_key, entry, common)
     return RunOutcome(run_dir, model_dir, outcomes, timings)
 
@@ -405,14 +480,16 @@ def score_run(run_dir: str | os.PathLike, *, metrics: str | None = None, assets_
                 # only the tokenizer is needed: the dtype the run used, no GPU
                 options.dtype = entry["identity"].get("dtype", options.dtype)
                 options.device = "cpu" if options.backend == "hf" else options.device
-            backend = _make_backend(options, revision=resolved if hub and options.model != "baseline" else None)
+            backend = _make_backend(options, revision=resolved if hub and options.model != "baseline" else None,
+                                    served_model=entry["identity"].get("served_model"), for_scoring=True)
             if backend.identity() != entry["identity"]:
                 raise InputError(f"{options.model}: the model is not the one this run used (recorded "
                                  f"{entry['identity'].get('revision')}, found {backend.identity().get('revision')})")
             info = _model_info(backend)
             ctx = _context(options, protocol, info)
             model_resources = resources or _metric_resources(options)
-            header = {"model": options.model, "revision": resolved, "protocol": protocol.name, "layout": ctx.layout}
+            header = {"model": options.model, "revision": resolved, "protocol": protocol.name, "layout": ctx.layout,
+                      **_prompt_path(backend)}
             from clue.tasks import get_task
 
             for task_id in entry.get("task_ids", []):

@@ -1,32 +1,56 @@
 """Backends turn requests into completions (``clue.backends.base``); ``make_backend`` picks one.
 
-- ``hf``: transformers, CPU or GPU (``clue.backends.hf``);
-- ``vllm``: vLLM on a GPU, the optional ``gpu`` extra (``clue.backends.vllm``);
-- the model name ``baseline`` selects the pseudo-model of ``clue.backends.baseline`` (no weights).
-
-Heavy libraries are imported only when a backend is made.
+``BACKENDS`` is the registry ``clue evaluate --backend`` offers; each entry names the class
+(imported only when a backend is made, so heavy libraries load only when needed) and says what it
+is. Every class has ``from_options(model, BackendOptions)`` and the methods of
+``clue.backends.base.Backend``. The model name ``baseline`` selects the pseudo-model of
+``clue.backends.baseline`` (no weights) whatever the backend.
 """
 
 from __future__ import annotations
 
+import importlib
+from dataclasses import dataclass
+
+from clue.backends.base import BackendOptions
 from clue.errors import InputError
 
-BACKENDS = ("hf", "vllm")
+
+@dataclass(frozen=True)
+class BackendSpec:
+    name: str
+    target: str          # "module:Class"
+    summary: str         # one line for --help
+    served: bool         # generation happens in another process, reached over HTTP
 
 
-def make_backend(model: str, backend: str = "hf", *, revision: str | None = None, dtype: str = "auto",
-                 device: str = "auto", batch_size: int = 8, **options):
-    """A backend for ``model`` (local folder, Hub id, or ``baseline``)."""
+BACKENDS: dict[str, BackendSpec] = {spec.name: spec for spec in (
+    BackendSpec("hf", "clue.backends.hf:HFBackend",
+                "transformers in this process (CPU or GPU; --model-arg device_map=auto spreads a model over GPUs)", False),
+    BackendSpec("openai", "clue.backends.openai:OpenAIBackend",
+                "a model behind any OpenAI-compatible server at --base-url (vLLM, TGI, SGLang, transformers serve)", True),
+    BackendSpec("vllm", "clue.backends.vllm:VLLMBackend",
+                "vLLM started by the kit as a separate process (--engine-command or $CLUE_VLLM), stopped after the run",
+                True),
+)}
+
+
+def backend_class(name: str):
+    spec = BACKENDS.get(name)
+    if spec is None:
+        raise InputError(f"--backend {name}: expected one of {', '.join(BACKENDS)}")
+    module, attribute = spec.target.split(":")
+    return getattr(importlib.import_module(module), attribute)
+
+
+def make_backend(model: str, backend: str = "hf", options: BackendOptions | None = None, **fields):
+    """A backend for ``model`` (local folder, Hub id, or ``baseline``).
+
+    ``options`` (or keyword fields of :class:`BackendOptions`) configure it.
+    """
+    options = options or BackendOptions(**fields)
     if model == "baseline":
         from clue.backends.baseline import BaselineBackend
 
         return BaselineBackend()
-    if backend == "hf":
-        from clue.backends.hf import HFBackend
-
-        return HFBackend(model, revision=revision, dtype=dtype, device=device, batch_size=batch_size)
-    if backend == "vllm":
-        from clue.backends.vllm import VLLMBackend
-
-        return VLLMBackend(model, revision=revision, dtype=dtype, device=device, batch_size=batch_size, **options)
-    raise InputError(f"--backend {backend}: expected one of {', '.join(BACKENDS)}")
+    return backend_class(backend).from_options(model, options)

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Protocol
 
+from clue.errors import InputError
+
 
 @dataclass(frozen=True)
 class Decoding:
@@ -43,9 +45,17 @@ class Request:
 
 
 class Backend(Protocol):
-    """A model that completes requests. ``identity`` goes into the store key and the manifest."""
+    """Everything the runner calls on a backend (``clue.backends.BACKENDS`` lists the implementations).
+
+    ``identity`` goes into the store key and the manifest: it names what changes outputs (model,
+    resolved revision, backend, dtype, output-changing model arguments) and nothing else.
+    """
 
     def identity(self) -> dict: ...
+
+    def model_info(self):
+        """The :class:`clue.tasks.base.ModelInfo` the tasks build their requests for."""
+        ...
 
     def render(self, request: Request) -> str:
         """The exact prompt string the model will see (chat template applied, prefill appended)."""
@@ -54,3 +64,61 @@ class Backend(Protocol):
     def generate(self, requests: list[Request], prompts: list[str]) -> list[str]:
         """Complete ``prompts`` (as returned by ``render``), one completion per request."""
         ...
+
+    # Optional: ``settings() -> dict`` (recorded in the manifest), ``generate_detailed(requests,
+    # prompts) -> list[Generation]``, ``generate_stream(requests, prompts)`` yielding ``(index,
+    # Generation)`` as each completes (the runner stores each at once), ``close()`` (called when the
+    # run ends, also on error and Ctrl-C).
+
+
+# ---------------------------------------------------------------- options every backend is made from
+
+@dataclass(frozen=True)
+class BackendOptions:
+    """What ``clue evaluate`` passes to a backend; each backend reads the fields it uses.
+
+    ``model_args`` are ``--model-arg KEY=VALUE`` pairs (values JSON-decoded where they parse):
+    ``from_pretrained`` arguments for ``hf``, ``vllm serve`` flags for ``vllm``.
+    """
+
+    revision: str | None = None
+    dtype: str = "auto"
+    device: str = "auto"
+    batch_size: int = 8
+    model_args: tuple[tuple[str, object], ...] = ()
+    # served models (openai, vllm)
+    base_url: str | None = None
+    api: str = "completions"            # completions | chat
+    concurrency: int = 8
+    api_key_env: str | None = None      # the NAME of the environment variable holding the key
+    request_timeout: float = 600.0
+    max_retries: int = 6
+    retry_base: float = 0.5             # first backoff wait (seconds), doubled per retry
+    served_model: str | None = None     # the id the server reports; None = ask the server
+    engine_command: str | None = None   # vllm: the executable (else $CLUE_VLLM, else `vllm`)
+    engine_timeout: float = 1800.0
+    log_dir: str | None = None          # where a managed engine keeps its log
+    for_scoring: bool = False           # re-scoring: tokenizer only, never contact a server or start an engine
+
+
+def parse_model_args(pairs) -> tuple[tuple[str, object], ...]:
+    """``["device_map=auto", "max_memory={\\"0\\": \\"70GiB\\"}"]`` -> ``(("device_map", "auto"), ...)``.
+
+    A value that parses as JSON (numbers, true/false, objects) is taken as such, anything else as text.
+    """
+    import json
+
+    parsed: dict[str, object] = {}
+    for pair in pairs or ():
+        key, sep, raw = str(pair).partition("=")
+        key = key.strip().replace("-", "_")
+        if not sep or not key or not key.replace("_", "").isalnum():
+            raise InputError(f"--model-arg {pair!r}: expected KEY=VALUE, e.g. device_map=auto or tensor_parallel_size=4")
+        if key in parsed:
+            raise InputError(f"--model-arg {key}: given twice")
+        try:
+            value = json.loads(raw)
+        except ValueError:
+            value = raw
+        parsed[key] = value
+    return tuple(sorted(parsed.items()))

@@ -60,22 +60,26 @@ def _fingerprint_folder(folder: Path) -> str:
     return "local-sha256:" + digest.hexdigest()
 
 
-def _check_folder(folder: Path, model: str) -> None:
+def _check_folder(folder: Path, model: str, weights: bool = True) -> None:
     if not (folder / "config.json").is_file():
         raise InputError(f"{folder}: no config.json; expected a transformers model folder for --model {model}")
-    if not any(next(folder.glob(pattern), None) for pattern in WEIGHT_PATTERNS):
+    if weights and not any(next(folder.glob(pattern), None) for pattern in WEIGHT_PATTERNS):
         raise InputError(f"{folder}: no model weights (*.safetensors or pytorch_model*.bin) for --model {model}")
     if not any((folder / name).is_file() for name in TOKENIZER_FILES):
         raise InputError(f"{folder}: no tokenizer files ({', '.join(TOKENIZER_FILES)}) for --model {model}")
 
 
-def resolve_model(model: str, revision: str | None = None) -> tuple[Path, str]:
-    """Return ``(local folder, resolved revision)`` for a local path or a Hub id."""
+def resolve_model(model: str, revision: str | None = None, weights: bool = True) -> tuple[Path, str]:
+    """Return ``(local folder, resolved revision)`` for a local path or a Hub id.
+
+    ``weights=False``: only the config and tokenizer are needed (a served model's tokenizer side), so
+    no weight file is downloaded or required.
+    """
     folder = Path(model).expanduser()
     if folder.is_dir():
         if revision:
             raise InputError(f"--revision {revision} applies to Hub ids; {model} is a local folder")
-        _check_folder(folder, model)
+        _check_folder(folder, model, weights)
         # a folder inside the Hub cache (…/snapshots/<commit>) keeps its commit
         resolved = folder.resolve().name if _COMMIT.match(folder.resolve().name) else _fingerprint_folder(folder)
         return folder, resolved
@@ -83,9 +87,10 @@ def resolve_model(model: str, revision: str | None = None) -> tuple[Path, str]:
         raise InputError(f"--model {model}: no such folder (and not a Hub id of the form owner/name)")
     from huggingface_hub import snapshot_download
 
+    patterns = HUB_PATTERNS if weights else [p for p in HUB_PATTERNS if p != "*.safetensors"]
     try:
-        path = Path(snapshot_download(model, revision=revision, allow_patterns=HUB_PATTERNS))
-        if not any(next(path.glob(pattern), None) for pattern in WEIGHT_PATTERNS):
+        path = Path(snapshot_download(model, revision=revision, allow_patterns=patterns))
+        if weights and not any(next(path.glob(pattern), None) for pattern in WEIGHT_PATTERNS):
             path = Path(snapshot_download(model, revision=revision, allow_patterns=HUB_PATTERNS + ["*.bin"]))
     except Exception as exc:  # network, offline cache miss, gated or unknown repository
         first_line = (str(exc).strip().splitlines() or [""])[0][:200]
@@ -93,7 +98,7 @@ def resolve_model(model: str, revision: str | None = None) -> tuple[Path, str]:
             f"--model {model} (revision {revision or 'main'}): not in the local Hub cache and not downloadable"
             f" ({type(exc).__name__}: {first_line}); for gated models set HF_TOKEN in the environment"
         ) from None
-    _check_folder(path, model)
+    _check_folder(path, model, weights)
     return path, path.name
 
 
@@ -190,21 +195,38 @@ def cut_at_stop(text: str, stops: tuple[str, ...]) -> str:
 
 # ---------------------------------------------------------------- the backend
 
+# ``from_pretrained`` arguments that place the weights without changing what they compute: left out
+# of the store key, so a run resumed with another device map or memory limit reuses its completions
+PLACEMENT_ARGS = frozenset({"device_map", "max_memory", "offload_folder", "offload_state_dict",
+                            "offload_buffers", "low_cpu_mem_usage"})
+
+
 class HFBackend:
     """Generation with ``transformers``; see the module docstring."""
 
     backend_name = "hf"
+    needs_weights = True            # False for the tokenizer side of a served model (clue.backends.openai)
+
+    @classmethod
+    def from_options(cls, model: str, options) -> HFBackend:
+        """Made by ``clue.backends.make_backend`` from a :class:`clue.backends.base.BackendOptions`."""
+        return cls(model, revision=options.revision, dtype=options.dtype, device=options.device,
+                   batch_size=options.batch_size, model_args=options.model_args)
 
     def __init__(self, model: str, *, revision: str | None = None, dtype: str = "auto",
-                 device: str = "auto", batch_size: int = 8):
+                 device: str = "auto", batch_size: int = 8, model_args: tuple = ()):
         from transformers import AutoTokenizer
 
         if dtype not in DTYPES:
             raise InputError(f"--dtype {dtype}: expected one of {', '.join(DTYPES)}")
         if device not in DEVICES:
             raise InputError(f"--device {device}: expected one of {', '.join(DEVICES)}")
+        self.model_args = dict(model_args)
+        for key in ("dtype", "torch_dtype", "revision"):
+            if key in self.model_args:
+                raise InputError(f"--model-arg {key}: use --{key.replace('torch_', '')} instead")
         self.model_id = model
-        self.path, self.revision = resolve_model(model, revision)
+        self.path, self.revision = resolve_model(model, revision, weights=self.needs_weights)
         self.requested_revision = revision
         self.batch_size = max(1, int(batch_size))
         self.config = json.loads((self.path / "config.json").read_text(encoding="utf-8"))
@@ -242,13 +264,22 @@ class HFBackend:
         return "bfloat16" if torch.cuda.is_bf16_supported() else "float16"
 
     def identity(self) -> dict:
-        return {"model": self.model_id, "revision": self.revision, "backend": self.backend_name, "dtype": self.dtype}
+        identity = {"model": self.model_id, "revision": self.revision, "backend": self.backend_name, "dtype": self.dtype}
+        changing = self.output_model_args()
+        if changing:   # only when given, so runs without model arguments keep their store keys
+            identity["model_args"] = changing
+        return identity
+
+    def output_model_args(self) -> dict:
+        """The ``--model-arg`` values that can change completions (everything but weight placement)."""
+        return {k: v for k, v in sorted(self.model_args.items()) if k not in PLACEMENT_ARGS}
 
     def settings(self) -> dict:
         """What the manifest records beyond the identity."""
         return {"path": str(self.path), "requested_revision": self.requested_revision, "device": self.device,
                 "batch_size": self.batch_size, "family": self.model_info().family,
-                "context_length": self.model_info().context_length}
+                "context_length": self.model_info().context_length,
+                **({"model_args": dict(sorted(self.model_args.items()))} if self.model_args else {})}
 
     @functools.cached_property
     def _info(self) -> ModelInfo:
@@ -326,11 +357,14 @@ class HFBackend:
             hf_logging.disable_progress_bar()   # the run has its own progress bars
             started = time.perf_counter()
             try:
-                model = AutoModelForCausalLM.from_pretrained(self.path, dtype=getattr(torch, self.dtype))
+                model = AutoModelForCausalLM.from_pretrained(self.path, dtype=getattr(torch, self.dtype),
+                                                             **self.model_args)
             except Exception as exc:
                 first_line = (str(exc).strip().splitlines() or [""])[0][:200]
-                raise InputError(f"{self.path}: the model could not be loaded ({type(exc).__name__}: {first_line})") from None
-            self._model = model.to(self.device).eval()
+                raise InputError(f"{self.path}: the model could not be loaded ({type(exc).__name__}: {first_line})"
+                                 + (f" with --model-arg {', '.join(self.model_args)}" if self.model_args else "")) from None
+            # a device map (e.g. device_map=auto over several GPUs) has placed the weights already
+            self._model = (model if "device_map" in self.model_args else model.to(self.device)).eval()
             self.load_seconds = time.perf_counter() - started
         return self._model
 
@@ -379,8 +413,8 @@ class HFBackend:
         pad = self.tokenizer.pad_token_id
         if pad is None:
             pad = self.tokenizer.eos_token_id if self.tokenizer.eos_token_id is not None else 0
-        input_ids = torch.tensor([[pad] * (width - len(ids)) + ids for ids in batch_ids], device=self.device)
-        attention = torch.tensor([[0] * (width - len(ids)) + [1] * len(ids) for ids in batch_ids], device=self.device)
+        input_ids = torch.tensor([[pad] * (width - len(ids)) + ids for ids in batch_ids], device=model.device)
+        attention = torch.tensor([[0] * (width - len(ids)) + [1] * len(ids) for ids in batch_ids], device=model.device)
 
         kwargs = dict(max_new_tokens=decoding.max_new_tokens, do_sample=False, num_beams=1,
                       temperature=None, top_p=None, top_k=None, pad_token_id=pad)

@@ -1,88 +1,164 @@
-"""The vLLM backend (GPU; the optional ``gpu`` extra: ``pip install 'clue-kit[gpu]'``).
+"""``--backend vllm``: vLLM as a managed engine — started by the kit, reached over HTTP, always stopped.
 
-Prompts are rendered, tokenized and left-truncated exactly as in the transformers backend (this
-class reuses its tokenizer side), then handed to vLLM as token ids, so both backends see the same
-prompt tokens. Sampling is seeded per prompt (``SamplingParams.seed``, from the decoding seed and
-the prompt), so completions do not depend on how vLLM schedules its batches.
+vLLM is never imported: its CUDA stack and numpy 2 live in their own environment (a virtualenv,
+the official container), while the kit's environment keeps the metrics (scispaCy needs numpy<2).
+The kit runs ``<engine command> serve MODEL`` (``--engine-command``, else ``$CLUE_VLLM``, else
+``vllm`` on the PATH) through :class:`clue.backends.engine.ManagedEngine` on a free loopback port,
+with the resolved revision, dtype, seed 0, the context length the kit cuts prompts to, vLLM's own
+sampling defaults (``--generation-config vllm``, not the checkpoint's) and every ``--model-arg``
+as a flag (``tensor_parallel_size=4`` → ``--tensor-parallel-size 4``; ``true`` → a bare flag).
+Generation then goes through the OpenAI-compatible backend (``clue.backends.openai``): prompts
+rendered, counted and cut by the kit, sent as finished strings to ``/v1/completions``.
 
-vLLM is imported only when the first batch is generated. This module is not exercised by the
-kit's offline tests (no GPU, no vLLM there); ``clue evaluate --backend vllm`` is its only caller.
+The engine starts on the first prompt that is not in the store (a resumed run whose completions
+are all stored never starts it; ``clue score`` never does) and stops when the run ends. Its log is
+kept in ``results/<run>/engine/<model>.log``.
+
+Store key: model, resolved revision, ``vllm``, dtype, and the model arguments that can change
+outputs — all but the placement and capacity ones in ``PLACEMENT_ARGS`` (tensor parallelism
+changes the order of floating-point sums, so ``tensor_parallel_size`` is part of the key).
 """
 
 from __future__ import annotations
 
-import time
+import json
+import os
+import shlex
+from dataclasses import replace
+from pathlib import Path
 
-from clue.backends.base import Decoding, Request
-from clue.backends.hf import HFBackend, cut_at_stop, row_seed
+from clue.backends.engine import ManagedEngine, free_port
+from clue.backends.openai import EndpointClient, OpenAIBackend
 from clue.errors import InputError
-from clue.store import Generation
+
+PLACEMENT_ARGS = frozenset({
+    "gpu_memory_utilization", "pipeline_parallel_size", "distributed_executor_backend", "max_num_seqs",
+    "max_num_batched_tokens", "swap_space", "cpu_offload_gb", "enforce_eager", "download_dir",
+    "max_model_len", "disable_log_requests", "disable_log_stats", "uvicorn_log_level",
+})
+RESERVED_ARGS = frozenset({"host", "port", "served_model_name", "dtype", "revision", "seed", "model",
+                           "tokenizer", "generation_config"})
 
 
-class VLLMBackend(HFBackend):
+def engine_flags(model_args: dict) -> list[str]:
+    """``{"tensor_parallel_size": 4, "enforce_eager": True}`` -> ``["--enforce-eager", "--tensor-parallel-size", "4"]``."""
+    flags: list[str] = []
+    for key, value in sorted(model_args.items()):
+        flag = "--" + key.replace("_", "-")
+        if value is True:
+            flags.append(flag)
+        elif value is False or value is None:
+            continue
+        else:
+            flags += [flag, value if isinstance(value, str) else json.dumps(value)]
+    return flags
+
+
+class VLLMBackend(OpenAIBackend):
     backend_name = "vllm"
 
-    def __init__(self, model: str, *, revision: str | None = None, dtype: str = "auto", device: str = "auto",
-                 batch_size: int = 64, gpu_memory_utilization: float = 0.9, tensor_parallel_size: int = 1):
-        if device == "cpu":
-            raise InputError("--backend vllm runs on a GPU; use --backend hf for --device cpu")
-        # the transformers side only tokenizes and renders (no weights), so it needs no GPU: `clue score`
-        # re-renders a vLLM run's prompts on any machine
-        super().__init__(model, revision=revision, dtype=dtype, device="cpu", batch_size=batch_size)
-        self.device = "cuda"
-        self.engine_options = {"gpu_memory_utilization": gpu_memory_utilization,
-                               "tensor_parallel_size": tensor_parallel_size}
-        self._llm = None
+    @classmethod
+    def from_options(cls, model: str, options) -> VLLMBackend:
+        if options.device == "cpu":
+            raise InputError("--backend vllm serves on GPUs; use --backend hf for --device cpu")
+        return cls(model, revision=options.revision, dtype=options.dtype, model_args=options.model_args,
+                   engine_command=options.engine_command, engine_timeout=options.engine_timeout,
+                   log_dir=options.log_dir, concurrency=options.concurrency,
+                   request_timeout=options.request_timeout, max_retries=options.max_retries,
+                   for_scoring=options.for_scoring, retry_base=options.retry_base)
+
+    def __init__(self, model: str, *, revision: str | None = None, dtype: str = "auto", model_args: tuple = (),
+                 engine_command: str | None = None, engine_timeout: float = 1800.0, log_dir: str | None = None,
+                 concurrency: int = 64, request_timeout: float = 3600.0, max_retries: int = 3,
+                 for_scoring: bool = False, retry_base: float = 0.5):
+        self._requested_dtype = dtype
+        # no client yet: the base URL is known once the engine runs
+        super().__init__(model, base_url="http://127.0.0.1/v1", revision=revision, concurrency=concurrency,
+                         request_timeout=request_timeout, max_retries=max_retries, for_scoring=True)
+        self.for_scoring = for_scoring
+        self.model_args = dict(model_args)
+        reserved = sorted(RESERVED_ARGS & set(self.model_args))
+        if reserved:
+            raise InputError(f"--model-arg {reserved[0]}: set by the kit (use --dtype, --revision, --seed); "
+                             f"not a model argument for --backend vllm")
+        command = engine_command or os.environ.get("CLUE_VLLM") or "vllm"
+        self.engine_argv = shlex.split(command)
+        if not self.engine_argv:
+            raise InputError("--engine-command is empty; expected the vLLM executable, e.g. /opt/vllm/bin/vllm")
+        self.engine_timeout = engine_timeout
+        self.request_timeout = request_timeout
+        self.max_retries = max_retries
+        self.retry_base = retry_base
+        self.log_path = Path(log_dir or ".") / "engine" / f"{model.strip('/').replace('/', '__') or 'model'}.log"
+        self.engine: ManagedEngine | None = None
+        self._served_model = None
+
+    # -- identity ------------------------------------------------------------------
 
     def _pick_dtype(self, dtype: str) -> str:
         """``auto``: the dtype the checkpoint declares (what vLLM picks), so the identity is machine-independent."""
-        if dtype != "auto":
-            return dtype
+        requested = getattr(self, "_requested_dtype", dtype)
+        if requested != "auto":
+            return requested
         declared = str(self.config.get("torch_dtype") or self.config.get("dtype") or "bfloat16")
         return declared if declared in ("float32", "bfloat16", "float16") else "bfloat16"
 
+    def output_model_args(self) -> dict:
+        return {k: v for k, v in sorted(self.model_args.items()) if k not in PLACEMENT_ARGS}
+
+    def identity(self) -> dict:
+        identity = {"model": self.model_id, "revision": self.revision, "backend": self.backend_name, "dtype": self.dtype}
+        if self.output_model_args():
+            identity["model_args"] = self.output_model_args()
+        return identity
+
+    def model_info(self):
+        """The tokenizer's facts, with the context cut to ``max_model_len`` when the engine gets a smaller one."""
+        info = super().model_info()
+        limit = self.model_args.get("max_model_len")
+        if isinstance(limit, int) and 0 < limit < info.context_length:
+            return replace(info, context_length=limit)
+        return info
+
     def settings(self) -> dict:
-        return {**super().settings(), **self.engine_options}
+        argv = self.engine.argv if self.engine is not None else self.command(port=0)
+        recorded = {**super().settings(), "engine_argv": argv, "engine_log": str(self.log_path),
+                    "model_args": dict(sorted(self.model_args.items()))}
+        if self.engine is not None:
+            recorded["engine_start_s"] = round(self.engine.start_seconds, 1)
+        return recorded
 
-    def _engine(self):
-        if self._llm is None:
-            try:
-                from vllm import LLM
-            except ImportError:
-                raise InputError("--backend vllm: vLLM is not installed (pip install 'clue-kit[gpu]')") from None
-            started = time.perf_counter()
-            self._llm = LLM(model=str(self.path), tokenizer=str(self.path), dtype=self.dtype, seed=0,
-                            max_model_len=self.model_info().context_length, **self.engine_options)
-            self.load_seconds = time.perf_counter() - started
-        return self._llm
+    # -- the engine ------------------------------------------------------------------
 
-    def _sampling_params(self, decoding: Decoding, prompt: str):
-        from vllm import SamplingParams
+    def command(self, port: int) -> list[str]:
+        hub = not Path(self.model_id).expanduser().is_dir()
+        argv = [*self.engine_argv, "serve", self.model_id if hub else str(self.path),
+                "--host", "127.0.0.1", "--port", str(port), "--served-model-name", self.model_id,
+                "--dtype", self.dtype, "--seed", "0", "--max-model-len", str(self.model_info().context_length),
+                "--generation-config", "vllm"]
+        if hub:
+            argv += ["--revision", self.revision]
+        return argv + engine_flags({k: v for k, v in self.model_args.items() if k != "max_model_len"})
 
-        common = dict(max_tokens=decoding.max_new_tokens, stop=list(decoding.stop) or None,
-                      skip_special_tokens=True)
-        if decoding.greedy:
-            return SamplingParams(temperature=0.0, **common)
-        return SamplingParams(temperature=decoding.temperature, top_p=decoding.top_p, top_k=-1,
-                              seed=row_seed(decoding.seed, prompt) % (2**31), **common)
+    def start(self) -> None:
+        if self.engine is not None and self.engine.alive():
+            return
+        if self.for_scoring:
+            raise InputError(f"{self.model_id}: this backend was made for re-scoring only")
+        port = free_port()
+        self.engine = ManagedEngine(self.command(port), port=port, log_path=self.log_path, timeout=self.engine_timeout)
+        self.engine.start()
+        self.load_seconds = self.engine.start_seconds
+        self.client = EndpointClient(self.engine.base_url, timeout=self.request_timeout, max_retries=self.max_retries,
+                                     retry_base=self.retry_base)
+        self._requested_model = self.model_id
+        self._served_model = None
+        self._connect()
 
-    def generate_detailed(self, requests: list[Request], prompts: list[str]) -> list[Generation]:
-        llm = self._engine()
-        inputs, params, truncated = [], [], []
-        for request, prompt in zip(requests, prompts):
-            ids = self._prompt_ids(request, prompt)
-            limit = self.prompt_limit(request.decoding)
-            truncated.append(max(0, len(ids) - limit))
-            inputs.append({"prompt_token_ids": ids[-limit:] if len(ids) > limit else ids})
-            params.append(self._sampling_params(request.decoding, prompt))
-        started = time.perf_counter()
-        outputs = llm.generate(inputs, params, use_tqdm=False)
-        seconds = (time.perf_counter() - started) / max(1, len(inputs))
-        generations = []
-        for request, item, output, n_cut in zip(requests, inputs, outputs, truncated):
-            completion = output.outputs[0]
-            generations.append(Generation(
-                completion=cut_at_stop(completion.text, request.decoding.stop),
-                prompt_tokens=len(item["prompt_token_ids"]), truncated_tokens=n_cut,
-                new_tokens=len(completion.token_ids), seconds=seconds))
-        return generations
+    def generate_stream(self, requests, prompts):
+        self.start()
+        yield from super().generate_stream(requests, prompts)
+
+    def close(self) -> None:
+        if self.engine is not None:
+            self.engine.stop()

@@ -6,9 +6,11 @@ from pathlib import Path
 
 import click
 
+from clue.backends import BACKENDS
 from clue.taskinfo import TASK_IDS
 
 PATH = click.Path(path_type=str)
+BACKEND_HELP = " ".join(f"{spec.name}: {spec.summary}." for spec in BACKENDS.values())
 
 
 @click.command()
@@ -16,8 +18,33 @@ PATH = click.Path(path_type=str)
               help="A local model folder, a Hugging Face Hub id (owner/name), or `baseline` (the kit's fixed-rule "
                    "pseudo-model, no weights). Gated models read HF_TOKEN from the environment.")
 @click.option("--revision", help="Hub revision (branch, tag or commit) to evaluate; the resolved commit is recorded.")
-@click.option("--backend", type=click.Choice(["hf", "vllm"]), default="hf", show_default=True,
-              help="hf: transformers (CPU or GPU). vllm: vLLM on a GPU (pip install 'clue-kit[gpu]').")
+@click.option("--backend", type=click.Choice(list(BACKENDS)), default="hf", show_default=True, help=BACKEND_HELP)
+@click.option("--model-arg", "model_args", multiple=True, metavar="KEY=VALUE",
+              help="Repeatable model option (values read as JSON where they parse). hf: from_pretrained arguments, "
+                   "e.g. device_map=auto, max_memory='{\"0\": \"70GiB\"}', attn_implementation=sdpa. vllm: `vllm serve` "
+                   "flags, e.g. tensor_parallel_size=4, pipeline_parallel_size=2, max_model_len=8192, "
+                   "gpu_memory_utilization=0.9. Recorded; part of the store key only where outputs can change.")
+@click.option("--base-url", help="openai: the server's OpenAI-compatible API, e.g. http://127.0.0.1:8000/v1.")
+@click.option("--api", type=click.Choice(["completions", "chat"]), default="completions", show_default=True,
+              help="openai: completions sends the prompt the kit renders (the paper's path); chat sends the messages "
+                   "to /v1/chat/completions for servers without raw completions (labelled: not the paper's path).")
+@click.option("--served-model", help="openai: the model name the server serves (default: what the server reports).")
+@click.option("--concurrency", type=click.IntRange(min=1), default=8, show_default=True,
+              help="openai/vllm: requests in flight at once.")
+@click.option("--api-key-env", metavar="NAME",
+              help="openai: the NAME of the environment variable that holds the API key (the key never goes in argv).")
+@click.option("--request-timeout", type=click.FloatRange(min=1), default=600, show_default=True,
+              help="openai/vllm: seconds to wait for one completion.")
+@click.option("--max-retries", type=click.IntRange(min=0), default=6, show_default=True,
+              help="openai/vllm: retries (exponential backoff) on 429, 5xx, dropped connections and time-outs.")
+@click.option("--engine-command", help="vllm: the vLLM executable (its own environment or container wrapper); "
+                                       "default $CLUE_VLLM, else `vllm` on the PATH.")
+@click.option("--engine-timeout", type=click.FloatRange(min=1), default=1800, show_default=True,
+              help="vllm: seconds to wait for the engine to become healthy.")
+@click.option("--allow-remote-endpoint", is_flag=True,
+              help="Send credentialed (PhysioNet) tasks to a --base-url outside this machine and private networks. "
+                   "PhysioNet's data use agreement forbids sending its data to online services: only with an "
+                   "agreement that permits it. Recorded in the manifest.")
 @click.option("--dtype", type=click.Choice(["auto", "float32", "bfloat16", "float16"]), default="auto",
               show_default=True, help="Weights dtype; auto = float32 on CPU, bfloat16 (or float16) on GPU.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
@@ -43,8 +70,10 @@ PATH = click.Path(path_type=str)
                    "are shown as missing, never as 0).")
 @click.option("--assets-dir", type=PATH, help="Metric assets (BERTScore models, UMLS linker); see `clue assets`.")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Progress bars on stderr.")
-def evaluate(model, revision, backend, dtype, device, protocol, protocol_dir, data_dir, results_dir, run_name, tasks,
-             limit, batch_size, seed, greedy, chat_layout, metrics, assets_dir, progress):
+def evaluate(model, revision, backend, model_args, base_url, api, served_model, concurrency, api_key_env,
+             request_timeout, max_retries, engine_command, engine_timeout, allow_remote_endpoint, dtype, device,
+             protocol, protocol_dir, data_dir, results_dir, run_name, tasks, limit, batch_size, seed, greedy,
+             chat_layout, metrics, assets_dir, progress):
     """Evaluate a model on the CLUE tasks and write results/<run>/<model>/<task>/{predictions.jsonl,scores.json}
     and results/<run>/manifest.json.
 
@@ -56,6 +85,8 @@ def evaluate(model, revision, backend, dtype, device, protocol, protocol_dir, da
       clue evaluate --model meta-llama/Meta-Llama-3-8B-Instruct --revision main
       clue evaluate --model ./models/my-model --tasks mednli,meqsum --limit 20
       clue evaluate --model baseline
+      clue evaluate --model meta-llama/Meta-Llama-3-70B-Instruct --backend vllm --model-arg tensor_parallel_size=4
+      clue evaluate --model meta-llama/Meta-Llama-3-8B-Instruct --backend openai --base-url http://127.0.0.1:8000/v1
     """
     from clue.runner import EvalOptions, evaluate as run_evaluation, summary_table
 
@@ -63,7 +94,10 @@ def evaluate(model, revision, backend, dtype, device, protocol, protocol_dir, da
         model=model, backend=backend, revision=revision, dtype=dtype, device=device, protocol=protocol,
         protocol_dir=protocol_dir, data_dir=data_dir, results_dir=results_dir, run=run_name, tasks=tasks,
         limit=limit, batch_size=batch_size, seed=seed, greedy=greedy, chat_layout=chat_layout, metrics=metrics,
-        assets_dir=assets_dir, progress=progress))
+        assets_dir=assets_dir, progress=progress, model_args=list(model_args), base_url=base_url, api=api,
+        served_model=served_model, concurrency=concurrency, api_key_env=api_key_env, request_timeout=request_timeout,
+        max_retries=max_retries, engine_command=engine_command, engine_timeout=engine_timeout,
+        allow_remote_endpoint=allow_remote_endpoint))
     click.echo(summary_table(outcome))
 
 

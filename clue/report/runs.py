@@ -27,6 +27,10 @@ from clue.taskinfo import TASKS, TaskInfo
 
 LEVELS = ("level1", "level2")
 LEVEL_NAMES = {"level1": "Level 1", "level2": "Level 2", "overall": "Overall"}
+# appended to the source of a run whose prompts went through a server's chat template (--api chat)
+CHAT_API_MARK = " [chat API]"
+CHAT_API_NOTE = ("[chat API]: messages sent to /v1/chat/completions and rendered by the server's chat template, "
+                 "without the paper protocol's prefill; not the paper's prompt path.")
 
 # Which numbers a row holds: the protocol's aggregate, the plain mean, or the published figures.
 AGGREGATES = {
@@ -144,6 +148,7 @@ def load_run(run: str | Path, plain: bool = False) -> list[ModelScores]:
         model = directory.name.replace("__", "/")
         metrics: dict[str, dict[str, float | None]] = {}
         n_items: dict[str, int] = {}
+        chat_api = False
         for task in TASKS:
             path = directory / task.id / "scores.json"
             if not path.is_file():
@@ -151,9 +156,10 @@ def load_run(run: str | Path, plain: bool = False) -> list[ModelScores]:
             cells, doc = read_scores(path, task, plain=plain)
             metrics[task.id] = cells
             model = doc.get("model") or model
+            chat_api = chat_api or doc.get("prompt_path") == "server-chat-template"
             if isinstance(doc.get("n_items"), int):
                 n_items[task.id] = doc["n_items"]
-        rows.append(ModelScores(model=model, source=run_dir.name, metrics=metrics,
+        rows.append(ModelScores(model=model, source=run_dir.name + (CHAT_API_MARK if chat_api else ""), metrics=metrics,
                                 aggregate="plain" if plain else "protocol", run_dir=run_dir,
                                 model_dir=directory.name, n_items=n_items))
     return rows

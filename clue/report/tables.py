@@ -19,7 +19,7 @@ from tabulate import tabulate
 from clue.errors import InputError
 from clue.io import atomic_write
 from clue.report.paper import paper_name
-from clue.report.runs import AGGREGATES, LEVEL_NAMES, ModelScores
+from clue.report.runs import AGGREGATES, CHAT_API_MARK, CHAT_API_NOTE, LEVEL_NAMES, ModelScores
 from clue.report.stats import DEFAULT_RESAMPLES, DEFAULT_SEED, Interval
 from clue.taskinfo import TASKS, TaskInfo
 
@@ -112,6 +112,8 @@ def build_tables(rows: list[ModelScores], *, paper: list[ModelScores] | None = N
         notes.append(_ci_note(resamples, seed))
     if unmatched:
         notes.append("No published row for: " + ", ".join(unmatched) + " (use --alias MODEL=PAPER_NAME).")
+    if any(row.source.endswith(CHAT_API_MARK) for row in ordered):
+        notes.append(CHAT_API_NOTE)
 
     summary_headers = ["Model", "Source"]
     summary_keys: list[str] = []
