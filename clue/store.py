@@ -18,6 +18,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from clue.backends.base import Generation  # noqa: F401  (re-exported)
 from clue.errors import InputError
 from clue.io import sha256_text
 
@@ -51,17 +52,6 @@ def key_material(identity: dict, prompt: str, decoding: dict) -> dict:
 
 def generation_key(identity: dict, prompt: str, decoding: dict) -> str:
     return sha256_text(canonical_json(key_material(identity, prompt, decoding)))
-
-
-@dataclass(frozen=True)
-class Generation:
-    """One completion and what the backend reports about it."""
-
-    completion: str
-    prompt_tokens: int | None = None
-    truncated_tokens: int = 0         # tokens cut from the left of an over-long prompt
-    new_tokens: int | None = None
-    seconds: float | None = None      # this completion's share of its batch's wall time
 
 
 @dataclass(frozen=True)

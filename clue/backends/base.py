@@ -7,6 +7,7 @@ generation store can key a completion by the request alone.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Protocol
 
@@ -42,6 +43,36 @@ class Request:
     prefill: str = ""                   # appended after the rendered prompt (paper protocol)
     decoding: Decoding = field(default_factory=lambda: Decoding(max_new_tokens=20))
     meta: dict = field(default_factory=dict, compare=False, hash=False)  # task data the scorer or baseline needs
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What a task needs to know about the model (filled by the backend)."""
+
+    name: str                         # model id as the user gave it
+    has_chat_template: bool
+    accepts_system_role: bool
+    context_length: int               # max_position_embeddings (or the backend's limit)
+    family: str | None = None         # "llama3", "phi", ... (paper post-processing and stop strings)
+    count_tokens: Callable[[str], int] | None = field(default=None, compare=False)
+    truncate_tokens: Callable[[str, int], str] | None = field(default=None, compare=False)  # keep the first n tokens
+
+    @property
+    def detected_layout(self) -> str:
+        if not self.has_chat_template:
+            return "base"
+        return "chat-system" if self.accepts_system_role else "chat-no-system"
+
+
+@dataclass(frozen=True)
+class Generation:
+    """One completion and what the backend reports about it."""
+
+    completion: str
+    prompt_tokens: int | None = None
+    truncated_tokens: int = 0         # tokens cut from the left of an over-long prompt
+    new_tokens: int | None = None
+    seconds: float | None = None      # this completion's share of its batch's wall time
 
 
 class Backend(Protocol):

@@ -19,9 +19,8 @@ from __future__ import annotations
 
 import json
 
-from clue.backends.base import Request
+from clue.backends.base import ModelInfo, Request
 from clue.errors import InputError
-from clue.tasks.base import ModelInfo
 
 RULES_VERSION = "1"
 RULES = {

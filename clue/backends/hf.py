@@ -25,10 +25,8 @@ import re
 import time
 from pathlib import Path
 
-from clue.backends.base import Decoding, Request
+from clue.backends.base import Decoding, Generation, ModelInfo, Request
 from clue.errors import InputError
-from clue.store import Generation
-from clue.tasks.base import ModelInfo
 
 WEIGHT_PATTERNS = ("*.safetensors", "pytorch_model*.bin", "model*.bin")
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "vocab.json", "tokenizer_config.json")

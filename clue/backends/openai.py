@@ -42,10 +42,9 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 
-from clue.backends.base import Request
+from clue.backends.base import Generation, Request
 from clue.backends.hf import HFBackend, cut_at_stop, row_seed
 from clue.errors import ClueError, InputError
-from clue.store import Generation
 
 APIS = ("completions", "chat")
 RETRY_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504})

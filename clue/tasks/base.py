@@ -19,30 +19,12 @@ generation, the store and the files; task modules own everything task-specific.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from clue.backends.base import ModelInfo  # noqa: F401  (re-exported: tasks build requests for it)
+
 CHAT_LAYOUTS = ("chat-system", "chat-no-system", "base")
-
-
-@dataclass(frozen=True)
-class ModelInfo:
-    """What a task needs to know about the model (filled by the backend)."""
-
-    name: str                         # model id as the user gave it
-    has_chat_template: bool
-    accepts_system_role: bool
-    context_length: int               # max_position_embeddings (or the backend's limit)
-    family: str | None = None         # "llama3", "phi", ... (paper post-processing and stop strings)
-    count_tokens: Callable[[str], int] | None = field(default=None, compare=False)
-    truncate_tokens: Callable[[str, int], str] | None = field(default=None, compare=False)  # keep the first n tokens
-
-    @property
-    def detected_layout(self) -> str:
-        if not self.has_chat_template:
-            return "base"
-        return "chat-system" if self.accepts_system_role else "chat-no-system"
 
 
 @dataclass(frozen=True)
