@@ -17,18 +17,20 @@ class TaskInfo:
     name: str          # as in the paper and in results/paper/clue_v2_results.csv
     level: int         # 1 or 2
     metrics: tuple[str, ...]  # reported metrics; the task score is their unweighted mean
+    licence: str = "physionet"  # "physionet": credentialed data, no text of it may be shared; "public"
 
 
 TASKS: tuple[TaskInfo, ...] = (
     TaskInfo("mednli", "MedNLI", 1, ("accuracy",)),
-    TaskInfo("meqsum", "MeQSum", 1, ("rougeL", "rouge1", "rouge2", "bertscore_f1")),
+    TaskInfo("meqsum", "MeQSum", 1, ("rougeL", "rouge1", "rouge2", "bertscore_f1"), licence="public"),
     TaskInfo("problem_summary", "ProblemSummary", 1, ("rougeL", "rouge1", "rouge2", "bertscore_f1", "umls_f1")),
     TaskInfo("medisumqa", "MeDiSumQA", 2, ("rougeL", "rouge1", "rouge2", "bertscore_f1", "umls_f1")),
     TaskInfo("medisumcode", "MeDiSumCode", 2, ("em_f1", "ap_f1", "valid_codes")),
-    TaskInfo("longhealth", "LongHealth", 2, ("task1", "task2", "task3")),
+    TaskInfo("longhealth", "LongHealth", 2, ("task1", "task2", "task3"), licence="public"),
 )
 
 TASK_IDS: tuple[str, ...] = tuple(t.id for t in TASKS)
+LICENCES = ("physionet", "public")   # PhysioNet credentialed (MIMIC-derived) vs publicly available test data
 _BY_KEY = {t.id: t for t in TASKS} | {t.name.lower(): t for t in TASKS}
 
 

@@ -107,7 +107,10 @@ def compare_pairs(runs, pairs, no_paper_pairs, published, by_task, fmt, out, res
 @click.option("--data-dir", type=click.Path(file_okay=False), help="Test sets to re-score against (default: as recorded).")
 @click.option("--protocol-dir", type=click.Path(file_okay=False), help="Protocols folder (default: as recorded).")
 @click.option("--assets-dir", type=click.Path(file_okay=False), help="Metric assets folder (default: as recorded).")
-def verify(run, tables_path, no_rescore, data_dir, protocol_dir, assets_dir):
+@click.option("--export", "is_export", is_flag=True,
+              help="RUN is a folder written by `clue export --shareable`: check its files against export.json and "
+                   "the arithmetic from its per-item scores to every table (no re-scoring).")
+def verify(run, tables_path, no_rescore, data_dir, protocol_dir, assets_dir, is_export):
     """Recompute a run and confirm every number in it; exit status 1 if any cell differs.
 
     Checks each scores.json against the per-item scores in predictions.jsonl, re-scores a copy of
@@ -117,8 +120,13 @@ def verify(run, tables_path, no_rescore, data_dir, protocol_dir, assets_dir):
     """
     from clue.report.verify import VerifyFailed, verify_run
 
-    report = verify_run(run, rescore=not no_rescore, tables=tables_path, data_dir=data_dir,
-                        protocol_dir=protocol_dir, assets_dir=assets_dir)
+    if is_export:
+        from clue.report.export import verify_export
+
+        report = verify_export(run, tables=tables_path)
+    else:
+        report = verify_run(run, rescore=not no_rescore, tables=tables_path, data_dir=data_dir,
+                            protocol_dir=protocol_dir, assets_dir=assets_dir)
     for difference in report.differences:
         click.echo(f"DIFFERS {difference}")
     for reason in report.skipped:
@@ -149,3 +157,21 @@ def plot(runs, out, show_paper, aliases, plain, paper_csv):
     click.echo(f"{result.run_points} run point(s), {result.paper_points} published point(s)")
     if result.skipped:
         click.echo("not plotted (a level score is missing): " + ", ".join(result.skipped), err=True)
+
+
+@click.command(epilog=RUN_HELP)
+@click.argument("run")
+@click.option("--shareable", "out", required=True, type=click.Path(path_type=Path),
+              help="New folder to write: per-item scores, prompt and completion hashes, manifests, fingerprints; "
+                   "completions only for the public tasks (MeQSum, LongHealth).")
+def export(run, out):
+    """Write a shareable copy of a run that holds no PhysioNet-credentialed text.
+
+    `clue tables OUT` and `clue verify --export OUT` work on it. Item ids, per-item scores and hashes are
+    kept for every task; the completions of MedNLI, Problem Summary, MeDiSumQA and MeDiSumCode (which
+    may quote the notes) are replaced by their sha256, and no prompt or reference is written.
+    """
+    from clue.report.export import export_run
+
+    path = export_run(run, out)
+    click.echo(f"wrote {path}")
