@@ -34,10 +34,12 @@ def _stats_options(function):
 
 @click.command(epilog=RUN_HELP)
 @click.argument("runs", nargs=-1, required=True)
-@click.option("--format", "fmt", type=click.Choice(["md", "latex", "csv"]), default="md", show_default=True,
-              help="Markdown (for the terminal), LaTeX (booktabs) or CSV.")
+@click.option("--format", "fmt", type=click.Choice(["md", "latex", "csv", "lm-eval"]), default="md", show_default=True,
+              help="Markdown (for the terminal), LaTeX (booktabs), CSV, or lm-eval (lm-evaluation-harness's results "
+                   "JSON, one object per run model).")
 @click.option("--out", type=click.Path(path_type=Path),
-              help="Write to this file (md, latex) or folder (csv: one file per table) instead of printing.")
+              help="Write to this file (md, latex; lm-eval with one model) or folder (csv: one file per table; "
+                   "lm-eval with several models: one results_<run>__<model>.json each) instead of printing.")
 @click.option("--compare", type=click.Choice(["paper"]),
               help="Put the published row beside each run model the paper evaluated, plus a Δ table.")
 @click.option("--ci", is_flag=True, help="Add 95% bootstrap intervals to task, level and overall scores "
@@ -56,6 +58,20 @@ def tables(runs, fmt, out, compare, ci, tasks, resamples, seed, aliases, plain, 
     from clue.report.tables import render, tables_for_runs, write_tables
     from clue.taskinfo import parse_tasks
 
+    if fmt == "lm-eval":
+        from clue.errors import InputError
+        from clue.report.lmeval import render_lm_eval, write_lm_eval
+        from clue.report.runs import load_runs
+
+        if compare or ci or tasks:
+            raise InputError("--format lm-eval writes the runs' own results: --compare, --ci and --tasks do not apply")
+        rows = load_runs(list(runs), plain=plain)
+        if out is None:
+            click.echo(render_lm_eval(rows), nl=False)
+            return
+        for path in write_lm_eval(rows, out):
+            click.echo(f"wrote {path}")
+        return
     built = tables_for_runs(list(runs), compare=compare, plain=plain, ci=ci, resamples=resamples, seed=seed,
                             aliases=parse_aliases(aliases), tasks=parse_tasks(tasks), paper_csv=paper_csv)
     if out is None:
