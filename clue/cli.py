@@ -33,6 +33,18 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+def _show_envvars(command: click.Command) -> click.Command:
+    """Let `--help` show each option's environment variable (CLUE_<COMMAND>_<OPTION>, from
+    auto_envvar_prefix), for the command and every subcommand of a group."""
+    for param in command.params:
+        if isinstance(param, click.Option):
+            param.show_envvar = True
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            _show_envvars(sub)
+    return command
+
+
 class LazyGroup(click.Group):
     def list_commands(self, ctx: click.Context) -> list[str]:
         return list(COMMANDS)
@@ -42,7 +54,7 @@ class LazyGroup(click.Group):
             return None
         target, _ = COMMANDS[name]
         module_name, attribute = target.split(":")
-        return getattr(importlib.import_module(module_name), attribute)
+        return _show_envvars(getattr(importlib.import_module(module_name), attribute))
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         rows = [(name, short) for name, (_, short) in COMMANDS.items()]

@@ -98,3 +98,15 @@ def test_load_dataset_equals_the_test_set(workspace, tmp_path):  # noqa: F811
         load_dataset("mednli", tmp_path)
     with pytest.raises(InputError, match="not built"):
         load_dataset("mednli", tmp_path / "nowhere")
+
+
+def test_latex_numbers_are_right_aligned(run):
+    from clue.report.tables import render, tables_for_runs
+
+    latex = render(tables_for_runs([run], compare="paper", aliases={"baseline": "Meta-Llama-3-8B-Instruct"}), "latex")
+    specs = [line.split("{tabular}{")[1].rstrip("}") for line in latex.splitlines() if line.startswith("\\begin{tabular}")]
+    assert specs[0] == "ll" + "r" * 9          # summary: Model, Source, six tasks, two levels, overall
+    assert specs[1] == "ll" + "rr"             # MedNLI: accuracy, score
+    assert specs[-1] == "lllll" + "rrr"        # comparison: model, source, paper model, task, metric | run, paper, Δ
+    body = latex.split("\\midrule")[1]
+    assert " & " in body

@@ -18,7 +18,7 @@ from clue.commands.report import RUN_HELP, _common, _stats_options
                    "and the paper's own biomedical-vs-base comparison.")
 @click.option("--no-verify", is_flag=True, help="Skip re-scoring the runs (clue verify).")
 @click.option("--no-rescore", is_flag=True, help="Verify only the arithmetic, without re-running the metrics.")
-@click.option("--no-ci", is_flag=True, help="Leave out the 95%% bootstrap intervals.")
+@click.option("--no-ci", is_flag=True, help="Leave out the 95% bootstrap intervals.")
 @_stats_options
 @_common
 def report(runs, out, compare, no_verify, no_rescore, no_ci, resamples, seed, aliases, plain, paper_csv):
