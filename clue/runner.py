@@ -318,6 +318,8 @@ def evaluate(options: EvalOptions, resources=None) -> RunOutcome:
 
     if resources is None:   # before the model: a missing asset should not cost a model download
         resources = _metric_resources(options)
+    if hasattr(resources, "progress"):
+        resources.progress = options.progress   # BERTScore / UMLS progress bars
     backend = _make_backend(options)
     info = _model_info(backend)
     ctx = _context(options, protocol, info)
@@ -412,6 +414,8 @@ def score_run(run_dir: str | os.PathLike, *, metrics: str | None = None, assets_
             info = _model_info(backend)
             ctx = _context(options, protocol, info)
             model_resources = resources or _metric_resources(options)
+            if hasattr(model_resources, "progress"):
+                model_resources.progress = options.progress
             header = {"model": options.model, "revision": resolved, "protocol": protocol.name, "layout": ctx.layout}
             from clue.tasks import get_task
 
