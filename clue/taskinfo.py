@@ -17,7 +17,7 @@ class TaskInfo:
     name: str          # as in the paper and in results/paper/clue_v2_results.csv
     level: int         # 1 or 2
     metrics: tuple[str, ...]  # reported metrics; the task score is their unweighted mean
-    licence: str = "physionet"  # "physionet": credentialed data, no text of it may be shared; "public"
+    licence: str = "physionet"  # "physionet": credentialed data (PhysioNet data use agreement); "public"
 
 
 TASKS: tuple[TaskInfo, ...] = (
@@ -30,7 +30,6 @@ TASKS: tuple[TaskInfo, ...] = (
 )
 
 TASK_IDS: tuple[str, ...] = tuple(t.id for t in TASKS)
-LICENCES = ("physionet", "public")   # PhysioNet credentialed (MIMIC-derived) vs publicly available test data
 _BY_KEY = {t.id: t for t in TASKS} | {t.name.lower(): t for t in TASKS}
 
 

@@ -322,3 +322,27 @@ def test_the_page_in_headless_chromium(runs, tmp_path):
     assert parsed.tables["mednli"][0][:3] == ["Model", "Source", "Accuracy"]
     assert "Meta-Llama-3-70B-Instruct" in "".join(parsed.sections["plot"])
     assert "left out" in "".join(parsed.sections["plot"])
+
+
+def test_deviations_in_words():
+    from clue.report.html import deviations
+
+    entry = {"options": {"protocol": "upstream", "chat_layout": "base", "limit": None, "metrics": "all,-umls"},
+             "identity": {"backend": "openai", "api": "chat"}, "greedy": False, "seed": 7, "layout": "base",
+             "task_ids": ["mednli", "meqsum"], "metrics": {"skipped": ["umls"]},
+             "backend_settings": {"api": "chat", "prefills_dropped": 4},
+             "tasks": {"meqsum": {"truncated_prompts": 2, "n_requests": 10}, "mednli": {"truncated_prompts": 0}},
+             "datasets": {"meqsum": {"sha256": "0" * 64}}}
+    found = deviations({"protocol": {"name": "upstream", "pins_overridden": True}}, "m", entry)
+    text = "\n".join(found)
+    assert "first-item-twice averaging" in text and "MedNLI" in text.split("first-item-twice")[1].splitlines()[0]
+    assert "MeQSum" not in [line for line in found if line.startswith("first-item-twice")][0]   # plain under upstream
+    assert "sampled decoding seeded with seed 7" in text
+    assert "--chat-layout base" in text and "meqsum: 2 of 10 prompts" in text and "mednli:" not in text
+    assert "metrics left out" in text and "umls" in text
+    assert "chat API" in text and "4 prefills could not be sent" in text
+    assert "meqsum: the test set" in text and "differs from the published fingerprint" in text
+    assert "pins" in text and "--limit" not in text
+    paper = deviations({"protocol": {"name": "paper"}}, "m", {"options": {"protocol": "paper", "limit": 5},
+                                                               "greedy": True, "seed": 0})
+    assert any("--limit 5" in line for line in paper) and not any("chat API" in line for line in paper)

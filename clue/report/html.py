@@ -273,11 +273,14 @@ def deviations(manifest: dict, model_dir: str, entry: dict) -> list[str]:
     skipped = (entry.get("metrics") or {}).get("skipped") or []
     if skipped:
         out.append(f"metrics left out (--metrics {options.get('metrics')}): {', '.join(skipped)}; their cells are missing")
-    backend = (entry.get("identity") or {}).get("backend") or options.get("backend")
+    identity = entry.get("identity") or {}
     engine = entry.get("backend_settings") or {}
-    api = engine.get("api") or engine.get("endpoint_kind")
-    if api == "chat" or backend in ("openai-chat", "chat"):
-        out.append("chat API: the server applied its own chat template; prompts were not rendered by the kit")
+    if (engine.get("api") or identity.get("api")) == "chat":
+        out.append("chat API (/v1/chat/completions): the server applied its own chat template; the prompts were "
+                   "not rendered by the kit" + (f"; {engine['prefills_dropped']} prefills could not be sent"
+                                                if engine.get("prefills_dropped") else ""))
+    if engine.get("prompt_token_mismatches"):
+        out.append(f"{engine['prompt_token_mismatches']} prompts tokenized differently by the server than by the kit")
     from clue.report.export import fingerprints
 
     for task, found in fingerprints({"models": {model_dir: entry}}).items():
