@@ -136,3 +136,21 @@ def test_export_refuses_an_existing_folder_and_a_non_run(baseline_run, tmp_path,
     with pytest.raises(SystemExit):
         main(["verify", "--export", str(baseline_run)])
     assert "no export.json" in capsys.readouterr().err
+
+
+def test_text_noted_in_a_credentialed_scores_file_stays_behind(baseline_run, tmp_path):
+    import shutil
+
+    run = tmp_path / "noted"
+    shutil.copytree(baseline_run, run)
+    secret = "the patient reports daily chest pain with fever and cough"
+    for task in ("problem_summary", "meqsum"):
+        path = next(run.glob(f"*/{task}/scores.json"))
+        scores = json.loads(path.read_text())
+        scores["details"] = {"examples": [secret], "count": 3, "nested": {"note": secret, "ok": True}}
+        path.write_text(json.dumps(scores))
+    out = export_run(run, tmp_path / "export")
+    kept = json.loads(next(out.glob("*/problem_summary/scores.json")).read_text())
+    assert kept["details"] == {"examples": [], "count": 3, "nested": {"ok": True}}
+    assert kept["metrics"] == json.loads(next(run.glob("*/problem_summary/scores.json")).read_text())["metrics"]
+    assert secret in next(out.glob("*/meqsum/scores.json")).read_text()          # public: as written

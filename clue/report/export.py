@@ -8,7 +8,7 @@ run, and ``clue verify --export`` checks its arithmetic:
 OUT/export.json                     what this is, the licence of each task, the sha256 of every file
 OUT/manifest.json                   the run's manifest (provenance: kit, protocol, model, settings, hardware)
 OUT/fingerprints.json               per task: the test set's sha256 and rows, and its status against the lock
-OUT/<model_dir>/<task>/scores.json  as the run wrote it
+OUT/<model_dir>/<task>/scores.json  as the run wrote it (credentialed tasks: ``details`` without text values)
 OUT/<model_dir>/<task>/predictions.jsonl
                                     per item: id, prompt_hash, completion_sha256, output_sha256, scores
                                     (+ subtask, truncated_tokens); for public tasks also completion, output
@@ -49,6 +49,20 @@ def _item(line: dict, public: bool) -> dict:
     if public:
         out.update({key: line[key] for key in PUBLIC_TEXT if isinstance(line.get(key), str)})
     return out
+
+
+def _numbers_only(value):
+    """``details`` of a credentialed task's scores.json without any text value (numbers, booleans and
+    the keys are kept): whatever a task may note there, no string of it leaves."""
+    if isinstance(value, dict):
+        kept = {k: _numbers_only(v) for k, v in value.items()}
+        return {k: v for k, v in kept.items() if v is not None}
+    if isinstance(value, list):
+        kept = [_numbers_only(v) for v in value]
+        return [v for v in kept if v is not None]
+    if isinstance(value, (bool, int, float)):
+        return value
+    return None
 
 
 def fingerprints(manifest: dict) -> dict[str, dict]:
@@ -92,7 +106,13 @@ def export_run(run: str | Path, out: str | Path) -> Path:
                     continue
                 target = staging / directory.name / task.id
                 target.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(source / "scores.json", target / "scores.json")
+                if task.licence == "public":
+                    shutil.copyfile(source / "scores.json", target / "scores.json")
+                else:
+                    scores = read_json(source / "scores.json")
+                    if isinstance(scores, dict) and "details" in scores:
+                        scores["details"] = _numbers_only(scores["details"]) or {}
+                    write_json(target / "scores.json", scores)
                 predictions = source / "predictions.jsonl"
                 if predictions.is_file():
                     items = [_item(line, task.licence == "public") for line in read_predictions(predictions)]

@@ -264,6 +264,8 @@ def deviations(manifest: dict, model_dir: str, entry: dict) -> list[str]:
             out.append(f"greedy decoding (--greedy) instead of protocol '{name}''s sampling")
     if (options.get("chat_layout") or "auto") != "auto":
         out.append(f"message layout forced with --chat-layout {options['chat_layout']} (resolved: {entry.get('layout')})")
+    if (options.get("model_family") or "auto") != "auto":
+        out.append(f"model family forced with --model-family {options['model_family']} (the original decides by name)")
     if options.get("limit") is not None:
         out.append(f"--limit {options['limit']}: only the first {options['limit']} records of each test set were evaluated")
     for task, info in (entry.get("tasks") or {}).items():
