@@ -77,13 +77,13 @@ def runs(workspace, tmp_path_factory):  # noqa: F811
 
     results = tmp_path_factory.mktemp("report-results")
     assets = tmp_path_factory.mktemp("report-assets")
+    resources = demo_metric_resources(assets)      # built once; the demo run records the folder for re-scoring
     out = {}
     for protocol in ("paper", "demo"):
         options = EvalOptions(model="baseline", protocol=protocol, protocol_dir=str(workspace["protocol"]),
                               data_dir=str(workspace["data"]), results_dir=str(results), run=f"r-{protocol}",
                               limit=3, progress=False, demo_metrics=str(assets) if protocol == "demo" else None)
-        outcome = evaluate(options, resources=None if protocol == "demo" else demo_metric_resources(assets))
-        out[protocol] = outcome.run_dir
+        out[protocol] = evaluate(options, resources=resources).run_dir
     # a protocol source recorded as a URL must show as text, never as a link
     manifest_path = out["paper"] / "manifest.json"
     manifest = json.loads(manifest_path.read_text())
