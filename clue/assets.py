@@ -1,8 +1,9 @@
 """Metric assets: the BERTScore models, the scispaCy pipeline and the UMLS linker files.
 
 Everything is described by the lock the kit ships (``data_recipes/assets.lock.json``): for each
-asset the metric that needs it, the folder under the assets directory, and each file's URL
-(hub files: ``<repo>/resolve/<revision>/<file>`` at a pinned commit) and sha256. Where the lock
+asset the metric that needs it, the folder under the assets directory, and each file's URL or, for
+files of a Hugging Face repo, the repo and pinned commit (downloaded with ``huggingface_hub``, so its
+cache, ``HF_TOKEN`` and ``HF_ENDPOINT`` apply), and sha256. Where the lock
 has no sha256 (not known when it was written) the first download's hash is recorded in
 ``<assets>/assets.record.json`` and every later check compares against it (trust on first use);
 ``clue assets fetch --write-lock`` copies recorded hashes into the lock so they can be committed.
@@ -45,6 +46,7 @@ class AssetFile:
     name: str
     url: str
     sha256: str | None          # pinned in the lock; None = trust on first use
+    hub: bool = False           # a file of the asset's hub repo at its pinned revision (huggingface_hub downloads it)
 
 
 @dataclass(frozen=True)
@@ -63,7 +65,7 @@ class Asset:
         return root / self.dir
 
     def optional_file(self, name: str) -> AssetFile:
-        return AssetFile(self.id, name, _hub_url(self.repo, self.revision, name), None)
+        return AssetFile(self.id, name, _hub_url(self.repo, self.revision, name), None, hub=True)
 
 
 def _hub_url(repo: str | None, revision: str | None, name: str) -> str:
@@ -89,14 +91,15 @@ def load_lock(path: str | os.PathLike | None = None) -> dict[str, Asset]:
         files = []
         for name, file_spec in spec["files"].items():
             url = file_spec.get("url")
-            if url is None:
+            hub = url is None
+            if hub:
                 if not (repo and revision):
                     raise InputError(f"{path}: asset {asset_id!r} file {name!r} has no url and the asset no repo/revision")
                 url = _hub_url(repo, revision, name)
             sha = file_spec.get("sha256")
             if sha is not None and (len(sha) != 64 or any(c not in "0123456789abcdef" for c in sha.lower())):
                 raise InputError(f"{path}: asset {asset_id!r} file {name!r}: sha256 must be 64 hex digits or null")
-            files.append(AssetFile(asset_id, name, url, sha.lower() if sha else None))
+            files.append(AssetFile(asset_id, name, url, sha.lower() if sha else None, hub=hub))
         assets[asset_id] = Asset(asset_id, spec["metric"], spec["kind"], spec["dir"], spec.get("description", ""),
                                  tuple(files), tuple(spec.get("optional", ())), repo, revision)
     return assets
@@ -245,6 +248,39 @@ def _hub_files(asset: Asset) -> set[str] | None:
         return None
 
 
+def hub_download(asset: Asset, file: AssetFile, dest: Path, expected: str | None, progress: bool) -> str:
+    """One hub file at the asset's pinned revision through ``huggingface_hub.hf_hub_download`` (its
+    cache under ``HF_HOME``, ``HF_TOKEN`` or the stored login, ``HF_ENDPOINT``), copied into ``dest``
+    once its sha256 is checked; returns the sha256. A mismatch raises ChecksumError; ``dest`` is untouched."""
+    from huggingface_hub import hf_hub_download
+    from tqdm.auto import tqdm
+
+    from clue.data.fetch import hash_file
+
+    class _Bar(tqdm):
+        def __init__(self, *args, **kwargs):
+            kwargs["disable"] = not progress
+            super().__init__(*args, **kwargs)
+
+    try:
+        cached = Path(hf_hub_download(asset.repo, file.name, revision=asset.revision, endpoint=hf_endpoint(),
+                                      tqdm_class=_Bar))
+    except Exception as exc:  # noqa: BLE001 - the hub client's errors name the repo and file; keep them
+        raise NotReadyError(f"{asset.repo}@{asset.revision}/{file.name}: download from the Hugging Face Hub failed "
+                            f"({type(exc).__name__}: {exc})") from exc
+    actual = hash_file(cached, progress=False)
+    if expected is not None and actual != expected:
+        raise ChecksumError(f"{asset.repo}@{asset.revision}/{file.name}: sha256 {actual} differs from {expected}")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(f".{dest.name}.tmp")
+    try:
+        shutil.copyfile(cached, tmp)
+        os.replace(tmp, dest)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return actual
+
+
 def fetch(assets_dir=None, lock=None, metrics: Iterable[str] | None = None, progress: bool = True,
           echo: Callable[[str], None] = lambda line: None) -> list[FileStatus]:
     """Download what is missing or wrong, check each file, record first-use hashes; return the statuses.
@@ -276,9 +312,13 @@ def fetch(assets_dir=None, lock=None, metrics: Iterable[str] | None = None, prog
             if status.state == MISMATCH:
                 echo(f"{asset.id}: {file.name} is corrupt ({status.describe()}); downloading it again")
             expected = _expected(file, record)
-            echo(f"{asset.id}: downloading {file.url}")
-            actual, _ = download(file.url, status.path, expected_sha256=expected, progress=progress,
-                                 label=f"{asset.id}/{file.name}")
+            if file.hub:
+                echo(f"{asset.id}: downloading {file.name} from {asset.repo} at revision {asset.revision} (Hugging Face Hub)")
+                actual = hub_download(asset, file, status.path, expected, progress)
+            else:
+                echo(f"{asset.id}: downloading {file.url}")
+                actual, _ = download(file.url, status.path, expected_sha256=expected, progress=progress,
+                                     label=f"{asset.id}/{file.name}")
             downloaded = True
             if expected is None:
                 echo(f"{asset.id}: {file.name} sha256 {actual} (no pin in the lock: recorded, trust on first use)")

@@ -28,7 +28,21 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "compare-pairs": ("clue.commands.report:compare_pairs", "Biomedical vs base model comparison with CIs."),
     "verify": ("clue.commands.report:verify", "Re-score a run and confirm every number in it."),
     "plot": ("clue.commands.report:plot", "Level 1 vs Level 2 scatter plot (PNG and SVG)."),
+    "report": ("clue.commands.html:report", "One self-contained HTML page for reviewers (tables, plot, provenance)."),
+    "export": ("clue.commands.report:export", "A shareable copy of a run without credentialed text."),
 }
+
+
+def _show_envvars(command: click.Command) -> click.Command:
+    """Let `--help` show each option's environment variable (CLUE_<COMMAND>_<OPTION>, from
+    auto_envvar_prefix), for the command and every subcommand of a group."""
+    for param in command.params:
+        if isinstance(param, click.Option):
+            param.show_envvar = True
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            _show_envvars(sub)
+    return command
 
 
 class LazyGroup(click.Group):
@@ -40,7 +54,7 @@ class LazyGroup(click.Group):
             return None
         target, _ = COMMANDS[name]
         module_name, attribute = target.split(":")
-        return getattr(importlib.import_module(module_name), attribute)
+        return _show_envvars(getattr(importlib.import_module(module_name), attribute))
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         rows = [(name, short) for name, (_, short) in COMMANDS.items()]

@@ -379,6 +379,8 @@ def evaluate(options: EvalOptions, resources=None) -> RunOutcome:
     endpoint_scope = _check_endpoint(options, tasks)     # before any connection is made
     if resources is None:   # before the model: a missing asset should not cost a model download
         resources = _metric_resources(options)
+    if hasattr(resources, "progress"):
+        resources.progress = options.progress   # BERTScore / UMLS progress bars
     run_dir = Path(options.results_dir or default_results_dir()) / (options.run or default_run_name(protocol.name))
     backend = _make_backend(options, run_dir=run_dir)
     try:
@@ -488,6 +490,8 @@ def score_run(run_dir: str | os.PathLike, *, metrics: str | None = None, assets_
             info = _model_info(backend)
             ctx = _context(options, protocol, info)
             model_resources = resources or _metric_resources(options)
+            if hasattr(model_resources, "progress"):
+                model_resources.progress = options.progress
             header = {"model": options.model, "revision": resolved, "protocol": protocol.name, "layout": ctx.layout,
                       **_prompt_path(backend)}
             from clue.tasks import get_task

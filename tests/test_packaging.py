@@ -41,6 +41,13 @@ def test_ci_installs_what_the_readme_set_up_installs():
     assert readme_installs and readme_installs == ci_installs
 
 
+def test_ci_installs_the_browser_as_the_readme_does():
+    lines = [line for line in _readme_block("Set-up").splitlines() if "chromium" in line]
+    assert len(lines) == 1 and "apt-get install -y --no-install-recommends chromium" in lines[0]
+    assert lines[0].startswith("command -v chromium")          # only when it is not already there
+    assert lines[0] in (ROOT / ".ci" / "run").read_text().splitlines()
+
+
 HADOLINT = shutil.which("hadolint", path=str(Path(sys.executable).parent)) or shutil.which("hadolint")
 
 

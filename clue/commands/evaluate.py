@@ -108,7 +108,9 @@ def evaluate(model, revision, backend, model_args, base_url, api, served_model, 
 @click.option("--data-dir", type=PATH, help="Built test sets (default: the folder the run used).")
 @click.option("--protocol-dir", type=PATH, help="Protocol files (default: the folder the run used).")
 @click.option("--model", help="Re-score only this model of the run.")
-def score(run, metrics, assets_dir, data_dir, protocol_dir, model):
+@click.option("--progress/--no-progress", default=True, show_default=True,
+              help="Progress bars with ETA (BERTScore, UMLS linking) on stderr.")
+def score(run, metrics, assets_dir, data_dir, protocol_dir, model, progress):
     """Re-score RUN (a results/<run> folder) from its stored completions, without running the model.
 
     Rewrites predictions.jsonl and scores.json; the numbers equal the original ones unless the
@@ -117,7 +119,7 @@ def score(run, metrics, assets_dir, data_dir, protocol_dir, model):
     from clue.runner import resolve_run_dir, score_run, summary_table
 
     outcome = score_run(resolve_run_dir(run), metrics=metrics, assets_dir=assets_dir, data_dir=data_dir,
-                        protocol_dir=protocol_dir, model=model)
+                        protocol_dir=protocol_dir, model=model, progress=progress)
     click.echo(summary_table(outcome))
 
 

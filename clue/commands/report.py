@@ -34,10 +34,12 @@ def _stats_options(function):
 
 @click.command(epilog=RUN_HELP)
 @click.argument("runs", nargs=-1, required=True)
-@click.option("--format", "fmt", type=click.Choice(["md", "latex", "csv"]), default="md", show_default=True,
-              help="Markdown (for the terminal), LaTeX (booktabs) or CSV.")
+@click.option("--format", "fmt", type=click.Choice(["md", "latex", "csv", "lm-eval"]), default="md", show_default=True,
+              help="Markdown (for the terminal), LaTeX (booktabs), CSV, or lm-eval (lm-evaluation-harness's results "
+                   "JSON, one object per run model).")
 @click.option("--out", type=click.Path(path_type=Path),
-              help="Write to this file (md, latex) or folder (csv: one file per table) instead of printing.")
+              help="Write to this file (md, latex; lm-eval with one model) or folder (csv: one file per table; "
+                   "lm-eval with several models: one results_<run>__<model>.json each) instead of printing.")
 @click.option("--compare", type=click.Choice(["paper"]),
               help="Put the published row beside each run model the paper evaluated, plus a Δ table.")
 @click.option("--ci", is_flag=True, help="Add 95% bootstrap intervals to task, level and overall scores "
@@ -56,6 +58,20 @@ def tables(runs, fmt, out, compare, ci, tasks, resamples, seed, aliases, plain, 
     from clue.report.tables import render, tables_for_runs, write_tables
     from clue.taskinfo import parse_tasks
 
+    if fmt == "lm-eval":
+        from clue.errors import InputError
+        from clue.report.lmeval import render_lm_eval, write_lm_eval
+        from clue.report.runs import load_runs
+
+        if compare or ci or tasks:
+            raise InputError("--format lm-eval writes the runs' own results: --compare, --ci and --tasks do not apply")
+        rows = load_runs(list(runs), plain=plain)
+        if out is None:
+            click.echo(render_lm_eval(rows), nl=False)
+            return
+        for path in write_lm_eval(rows, out):
+            click.echo(f"wrote {path}")
+        return
     built = tables_for_runs(list(runs), compare=compare, plain=plain, ci=ci, resamples=resamples, seed=seed,
                             aliases=parse_aliases(aliases), tasks=parse_tasks(tasks), paper_csv=paper_csv)
     if out is None:
@@ -107,7 +123,10 @@ def compare_pairs(runs, pairs, no_paper_pairs, published, by_task, fmt, out, res
 @click.option("--data-dir", type=click.Path(file_okay=False), help="Test sets to re-score against (default: as recorded).")
 @click.option("--protocol-dir", type=click.Path(file_okay=False), help="Protocols folder (default: as recorded).")
 @click.option("--assets-dir", type=click.Path(file_okay=False), help="Metric assets folder (default: as recorded).")
-def verify(run, tables_path, no_rescore, data_dir, protocol_dir, assets_dir):
+@click.option("--export", "is_export", is_flag=True,
+              help="RUN is a folder written by `clue export --shareable`: check its files against export.json and "
+                   "the arithmetic from its per-item scores to every table (no re-scoring).")
+def verify(run, tables_path, no_rescore, data_dir, protocol_dir, assets_dir, is_export):
     """Recompute a run and confirm every number in it; exit status 1 if any cell differs.
 
     Checks each scores.json against the per-item scores in predictions.jsonl, re-scores a copy of
@@ -117,8 +136,13 @@ def verify(run, tables_path, no_rescore, data_dir, protocol_dir, assets_dir):
     """
     from clue.report.verify import VerifyFailed, verify_run
 
-    report = verify_run(run, rescore=not no_rescore, tables=tables_path, data_dir=data_dir,
-                        protocol_dir=protocol_dir, assets_dir=assets_dir)
+    if is_export:
+        from clue.report.export import verify_export
+
+        report = verify_export(run, tables=tables_path)
+    else:
+        report = verify_run(run, rescore=not no_rescore, tables=tables_path, data_dir=data_dir,
+                            protocol_dir=protocol_dir, assets_dir=assets_dir)
     for difference in report.differences:
         click.echo(f"DIFFERS {difference}")
     for reason in report.skipped:
@@ -149,3 +173,21 @@ def plot(runs, out, show_paper, aliases, plain, paper_csv):
     click.echo(f"{result.run_points} run point(s), {result.paper_points} published point(s)")
     if result.skipped:
         click.echo("not plotted (a level score is missing): " + ", ".join(result.skipped), err=True)
+
+
+@click.command(epilog=RUN_HELP)
+@click.argument("run")
+@click.option("--shareable", "out", required=True, type=click.Path(path_type=Path),
+              help="New folder to write: per-item scores, prompt and completion hashes, manifests, fingerprints; "
+                   "completions only for the public tasks (MeQSum, LongHealth).")
+def export(run, out):
+    """Write a shareable copy of a run that holds no PhysioNet-credentialed text.
+
+    `clue tables OUT` and `clue verify --export OUT` work on it. Item ids, per-item scores and hashes are
+    kept for every task; the completions of MedNLI, Problem Summary, MeDiSumQA and MeDiSumCode (which
+    may quote the notes) are replaced by their sha256, and no prompt or reference is written.
+    """
+    from clue.report.export import export_run
+
+    path = export_run(run, out)
+    click.echo(f"wrote {path}")

@@ -20,7 +20,10 @@ neither changes a score:
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
+import sys
 from pathlib import Path
 
 
@@ -35,6 +38,7 @@ class BertScorer:
         self.num_layers = num_layers
         self.batch_size = batch_size
         self.max_length = max_length
+        self.progress = False               # progress bars with ETA on stderr (set by the run)
         self._scorer = BERTScorer(model_type=self.model, num_layers=num_layers, idf=False,
                                   rescale_with_baseline=False, batch_size=batch_size, device=device)
         tokenizer = self._scorer._tokenizer
@@ -63,8 +67,30 @@ class BertScorer:
             raise ValueError(f"BertScorer.score: {len(predictions)} predictions but {len(references)} references")
         if not predictions:
             return {"precision": [], "recall": [], "f1": []}
-        precision, recall, f1 = self._scorer.score(list(predictions), list(references), batch_size=self.batch_size)
+        with _progress_bars(f"BERTScore {Path(self.model).name} L{self.num_layers}", self.progress):
+            precision, recall, f1 = self._scorer.score(list(predictions), list(references), batch_size=self.batch_size,
+                                                       verbose=self.progress)
         return {"precision": precision.tolist(), "recall": recall.tolist(), "f1": f1.tolist()}
+
+
+@contextlib.contextmanager
+def _progress_bars(label: str, enabled: bool):
+    """bert-score's own progress bars (embedding batches, then greedy matching), labelled, with ETA, on
+    stderr; its status lines (printed to stdout) are swallowed. Same call, same numbers as without."""
+    if not enabled:
+        yield
+        return
+    import bert_score.utils as utils
+
+    original = utils.tqdm
+    steps = iter(("embedding", "matching"))
+    utils.tqdm = lambda iterable, **kw: original(iterable, desc=f"{label} {next(steps, '')}".rstrip(), unit="batch",
+                                                 file=sys.stderr, leave=False, **kw)
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            yield
+    finally:
+        utils.tqdm = original
 
 
 def _has_attr(obj, name: str) -> bool:

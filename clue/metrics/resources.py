@@ -75,6 +75,7 @@ class MetricResources:
         self.batch_size = batch_size
         self.device = device
         self._scorers: dict[tuple[str, int], object] = {}
+        self.progress = False       # the scorers show progress bars with ETA on stderr (set by the run)
 
     @classmethod
     def from_options(cls, metrics: str | Iterable[str] | None = None, assets_dir: str | os.PathLike | None = None,
@@ -138,6 +139,7 @@ class MetricResources:
 
             self._scorers[key] = BertScorer(self.model_path(model_name), num_layers,
                                             batch_size=self.batch_size, device=self.device)
+        self._scorers[key].progress = self.progress
         return self._scorers[key]
 
     bertscore = bertscorer
@@ -150,6 +152,8 @@ class MetricResources:
             from clue.metrics.umls import UmlsLinker
 
             self._umls = UmlsLinker.from_assets(self.assets_dir, self._lock)
+        if hasattr(self._umls, "progress"):
+            self._umls.progress = self.progress
         return self._umls
 
     def describe(self) -> dict:

@@ -97,6 +97,7 @@ class UmlsLinker:
         self.batch_size = batch_size
         self._cache: dict[str, frozenset[str]] = {}
         self.texts_linked = 0       # distinct texts that went through the pipeline
+        self.progress = False       # a progress bar with ETA on stderr (set by the run)
 
     @classmethod
     def from_assets(cls, assets_dir=None, lock=None, batch_size: int = 64) -> UmlsLinker:
@@ -126,11 +127,15 @@ class UmlsLinker:
         linker = copy.copy(self.linker)       # same settings and KB, batched candidate lookup
         linker.candidate_generator = candidates
         results = []
-        for start in range(0, len(texts), self.batch_size):
-            docs = list(self.nlp.pipe(texts[start:start + self.batch_size], batch_size=self.batch_size))
-            candidates.table.clear()
-            candidates.prefetch((ent.text for doc in docs for ent in doc.ents), linker.k)
-            results.extend(entity_set(linker(doc), linker.kb) for doc in docs)
+        from tqdm import tqdm
+
+        with tqdm(total=len(texts), desc="UMLS linking", unit="text", disable=not self.progress, leave=False) as bar:
+            for start in range(0, len(texts), self.batch_size):
+                docs = list(self.nlp.pipe(texts[start:start + self.batch_size], batch_size=self.batch_size))
+                candidates.table.clear()
+                candidates.prefetch((ent.text for doc in docs for ent in doc.ents), linker.k)
+                results.extend(entity_set(linker(doc), linker.kb) for doc in docs)
+                bar.update(len(docs))
         self.texts_linked += len(texts)
         return results
 

@@ -218,6 +218,18 @@ def table_csv(table: Table) -> str:
     return buffer.getvalue()
 
 
+def _latex_alignment(table: Table) -> list[str]:
+    """Right-align a column whose cells are all numbers (or missing), left-align the others."""
+    def numeric(cell: Any) -> bool:
+        return isinstance(cell, (int, float, Estimate)) and not isinstance(cell, bool)
+
+    alignment = []
+    for index in range(len(table.headers)):
+        cells = [row[index] for row in table.rows if index < len(row) and row[index] is not None]
+        alignment.append("right" if cells and all(numeric(c) for c in cells) else "left")
+    return alignment
+
+
 def render(tables: list[Table], fmt: str = "md") -> str:
     """All tables as one text: Markdown (headings, notes), LaTeX (booktabs), or CSV blocks."""
     if fmt not in FORMATS:
@@ -233,7 +245,8 @@ def render(tables: list[Table], fmt: str = "md") -> str:
             notes = "".join(f"\n{n}\n" for n in table.notes)
             parts.append(f"## {table.title}\n\n{body}\n{notes}")
         else:
-            body = tabulate(cells, headers=table.headers, tablefmt="latex_booktabs", disable_numparse=True)
+            body = tabulate(cells, headers=table.headers, tablefmt="latex_booktabs", disable_numparse=True,
+                            colalign=_latex_alignment(table))
             body = body.replace("Δ", r"$\Delta$")   # pdfLaTeX has no Greek in its default input encoding
             notes = "".join(f"% {n}\n" for n in table.notes)
             parts.append(f"% {table.title}\n{notes}{body}\n")

@@ -51,17 +51,33 @@ def run_demo(out_dir: str | Path, *, limit: int = 6, seed: int = 0, progress: bo
     from clue.runner import EvalOptions, evaluate, summary_table
     from clue.testing.tiny import build_tiny_model, corpus_from_test_sets
 
+    from tqdm import tqdm
+
     torch.set_num_threads(1)    # a model this small runs fastest on one thread
     out = Path(out_dir)
     raw, data, protocol_dir = out / "raw", out / "data", out / "protocol"
-    write_all(raw, seed=seed, scale=DEMO_SCALE)
-    # the synthetic MeQSum file has no pinned hash; the synthetic notes are fewer than the 500 MeDiSumCode draws
-    build(raw_dir=raw, out_dir=data, allow_unverified=True, params={"medisumcode": {"n": DEMO_CODE_NOTES}})
-    fetch_protocol("demo", protocol_dir=protocol_dir)
-    load_protocol("demo", protocol_dir)
-    model = build_tiny_model(out / "tiny-model", chat="system", seed=seed, max_position_embeddings=DEMO_CONTEXT,
-                             vocab_size=DEMO_VOCAB, extra_corpus=corpus_from_test_sets(data))
+    steps = ("synthetic raw files", "test sets", "demo protocol", "tiny model", "tiny BERT and UMLS KB")
+    with tqdm(total=len(steps), desc="demo set-up", unit="step", disable=not progress, leave=False) as bar:
+        bar.set_postfix_str(steps[0])
+        write_all(raw, seed=seed, scale=DEMO_SCALE)
+        bar.update()
+        bar.set_postfix_str(steps[1])
+        # the synthetic MeQSum file has no pinned hash; the synthetic notes are fewer than the 500 MeDiSumCode draws
+        build(raw_dir=raw, out_dir=data, allow_unverified=True, params={"medisumcode": {"n": DEMO_CODE_NOTES}})
+        bar.update()
+        bar.set_postfix_str(steps[2])
+        fetch_protocol("demo", protocol_dir=protocol_dir)
+        load_protocol("demo", protocol_dir)
+        bar.update()
+        bar.set_postfix_str(steps[3])
+        model = build_tiny_model(out / "tiny-model", chat="system", seed=seed, max_position_embeddings=DEMO_CONTEXT,
+                                 vocab_size=DEMO_VOCAB, extra_corpus=corpus_from_test_sets(data))
+        bar.update()
+        bar.set_postfix_str(steps[4])
+        resources = demo_metric_resources(out)      # handed to the run; recorded there as demo_metrics
+        bar.update()
     outcome = evaluate(EvalOptions(model=str(model), protocol="demo", protocol_dir=str(protocol_dir),
                                    data_dir=str(data), results_dir=str(out / "results"), run="demo", limit=limit,
-                                   batch_size=8, seed=seed, progress=progress, demo_metrics=str(out)))
+                                   batch_size=8, seed=seed, progress=progress, demo_metrics=str(out)),
+                       resources=resources)
     return "\n".join([BANNER, "", summary_table(outcome), "", BANNER])
