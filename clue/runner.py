@@ -403,6 +403,10 @@ def evaluate(options: EvalOptions, resources=None) -> RunOutcome:
                 "n_requests": len(prepared.requests), "generated": generated, "from_store": cached,
                 "truncated_prompts": scores["truncated_prompts"], "timings": task_timings,
             }
+            no_match = (scores["details"].get("gold_no_match") or {}).get("questions")
+            if no_match:
+                _log(f"{t.id}: {len(no_match)} question(s) whose correct text matches no option are scored wrong "
+                     f"(details.gold_no_match in {model_dir / t.id / 'scores.json'})")
             if scores["truncated_prompts"]:
                 _log(f"{t.id}: {scores['truncated_prompts']} prompt(s) longer than the model allows were cut from "
                      f"the left (truncated_tokens in {model_dir / t.id / 'predictions.jsonl'})")
