@@ -28,6 +28,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "compare-pairs": ("clue.commands.report:compare_pairs", "Biomedical vs base model comparison with CIs."),
     "verify": ("clue.commands.report:verify", "Re-score a run and confirm every number in it."),
     "plot": ("clue.commands.report:plot", "Level 1 vs Level 2 scatter plot (PNG and SVG)."),
+    "audit-upstream": ("clue.commands.audit:audit_upstream",
+                       "Run the original CLUE scripts beside the kit and compare item by item."),
 }
 
 
