@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import hashlib
 import importlib
 import importlib.util
@@ -125,7 +126,7 @@ class AuditReport:
     def table(self) -> str:
         from tabulate import tabulate
 
-        layouts = LAYOUTS[self.protocol]
+        layouts = LAYOUTS.get(self.protocol, ())
         rows = []
         for task in TASKS:
             for layout in layouts:
@@ -526,7 +527,9 @@ def _original_items(task_id: str, protocol: str, recorder: _Recorder, log_dir: P
             if protocol == "paper":
                 correct, gold = result
                 outputs.append(args[0])
-                golds.append("F" if gold == NO_ANSWER else gold)
+                # task 3 expects F; the paper-era function returns the A-E gold letter when nothing was parsed
+                task3 = call["kwargs"].get("task3", args[2] if len(args) > 2 else False)
+                golds.append("F" if task3 or gold == NO_ANSWER else gold)
             else:
                 correct = result
                 outputs.append(args[0])
@@ -620,21 +623,53 @@ def _prepare_inputs(work: Path, protocol: str, upstream_dir: Path, own_hashes: b
     return raw, data_dir, load_protocol(protocol, protocol_dir)
 
 
+@functools.lru_cache(maxsize=4)
+def _tiny_umls(folder: str):
+    from clue.metrics.umls import load_linker
+    from clue.testing.tiny_umls import build_tiny_umls, tiny_mention_pipeline
+
+    linker_files, kb_path = build_tiny_umls(Path(folder))
+    return tiny_mention_pipeline(), load_linker(linker_files, kb_path)
+
+
+def _tiny_assets(folder: Path, layouts: tuple[str, ...], notes: list[str]):
+    """Tiny models (one per layout), a tiny BERT, a tiny UMLS linker: built once in ``folder``, reused after."""
+    from clue.protocol.settings import BIO_CLINICALBERT, SCIBERT
+    from clue.testing.tiny import build_tiny_model
+    from clue.testing.tiny_bert import build_tiny_bert
+
+    models = {}
+    for layout in layouts:
+        path = folder / "models" / MODEL_NAME.format(layout=layout)
+        models[layout] = path if (path / "config.json").is_file() else build_tiny_model(path, chat=TINY_CHAT[layout])
+    bert_dir = folder / "tiny-bert"
+    if not (bert_dir / "config.json").is_file():
+        build_tiny_bert(bert_dir, num_layers=max(SCIBERT[1], BIO_CLINICALBERT[1]))
+    umls = None
+    try:
+        umls = _tiny_umls(str(folder / "tiny-umls"))
+    except ImportError as exc:
+        notes.append(f"UMLS-F1 not compared: scispaCy is not importable ({exc})")
+    return models, bert_dir, umls
+
+
 def audit_upstream(upstream_dir: str | os.PathLike, protocol: str = "paper", *, tasks: str | None = None,
-                   seed: int = 0, unpinned: bool = False, workdir: str | os.PathLike | None = None,
+                   layouts: str | None = None, seed: int = 0, unpinned: bool = False,
+                   workdir: str | os.PathLike | None = None, tiny_dir: str | os.PathLike | None = None,
                    progress=None) -> AuditReport:
-    """Run the audit (see the module docstring); ``progress(message)`` is called as each part starts."""
+    """Run the audit (see the module docstring); ``progress(message)`` is called as each part starts.
+
+    ``layouts``: comma-separated subset of the protocol's layouts (default all); ``tiny_dir``: a folder
+    where the tiny models, BERT and UMLS knowledge base are built once and reused (default: the work folder).
+    """
     from clue.backends.hf import HFBackend
     from clue.metrics.resources import MetricResources
-    from clue.metrics.umls import UmlsLinker, load_linker
+    from clue.metrics.umls import UmlsLinker
     from clue.protocol.layout import resolve_family
     from clue.protocol.settings import BIO_CLINICALBERT, SCIBERT
     from clue.taskinfo import parse_tasks
     from clue.tasks import get_task
     from clue.tasks.base import EvalContext
-    from clue.testing.tiny import build_tiny_model, corpus_from_test_sets
-    from clue.testing.tiny_bert import build_tiny_bert
-    from clue.testing.tiny_umls import build_tiny_umls, tiny_mention_pipeline
 
     if protocol not in LAYOUTS:
         raise InputError(f"--protocol {protocol}: expected one of {', '.join(LAYOUTS)}")
@@ -644,6 +679,11 @@ def audit_upstream(upstream_dir: str | os.PathLike, protocol: str = "paper", *, 
     say = progress or (lambda message: None)
     files = check_files(upstream_dir, protocol)
     selected = parse_tasks(tasks)
+    chosen_layouts = LAYOUTS[protocol] if not layouts else tuple(x.strip() for x in layouts.split(",") if x.strip())
+    for layout in chosen_layouts:
+        if layout not in LAYOUTS[protocol]:
+            raise InputError(f"--layouts {layouts}: {layout!r} is not a layout of protocol {protocol} "
+                             f"({', '.join(LAYOUTS[protocol])})")
     cells: list[Cell] = []
     raised_list: list[dict] = []
     notes = [
@@ -672,18 +712,8 @@ def audit_upstream(upstream_dir: str | os.PathLike, protocol: str = "paper", *, 
         differs = any(f["status"] != "MATCH" for f in files.values())
         raw, data_dir, protocol_obj = _prepare_inputs(work, protocol, upstream_dir, differs, seed)
         say("tiny tokenizers, tiny BERT, tiny UMLS knowledge base")
-        corpus = corpus_from_test_sets(data_dir)
-        models = {layout: build_tiny_model(work / "models" / MODEL_NAME.format(layout=layout), chat=TINY_CHAT[layout],
-                                           vocab_size=800, extra_corpus=corpus)
-                  for layout in LAYOUTS[protocol]}
+        models, bert_dir, umls = _tiny_assets(Path(tiny_dir) if tiny_dir else work, chosen_layouts, notes)
         backends = {layout: HFBackend(str(path)) for layout, path in models.items()}
-        bert_dir = build_tiny_bert(work / "tiny-bert", num_layers=max(SCIBERT[1], BIO_CLINICALBERT[1]))
-        umls = None
-        try:
-            linker_files, kb_path = build_tiny_umls(work / "tiny-umls")
-            umls = (tiny_mention_pipeline(), load_linker(linker_files, kb_path))
-        except ImportError as exc:
-            notes.append(f"UMLS-F1 not compared: scispaCy is not importable ({exc})")
         scorers: dict = {}
         resources = MetricResources(None if umls else ["accuracy", "rouge", "bertscore", "icd", "longhealth"],
                                     bertscore_paths={SCIBERT[0]: bert_dir, BIO_CLINICALBERT[0]: bert_dir},
@@ -693,7 +723,7 @@ def audit_upstream(upstream_dir: str | os.PathLike, protocol: str = "paper", *, 
             module = get_task(task.id)
             records = module.load_records(data_dir)
             data_path = write_original_inputs(task.id, protocol, raw, records, work / "original-data")
-            for layout in LAYOUTS[protocol]:
+            for layout in chosen_layouts:
                 say(f"{task.name} / {layout}")
                 backend = backends[layout]
                 info = dataclasses.replace(backend.model_info(), family=resolve_family(backend.model_id))
@@ -758,12 +788,13 @@ def _compare(task_id, protocol, layout, module, records, ctx, backend, resources
     if not recorder.calls:
         add("decoding", "RAISED" if raised else "MISMATCH", "the original sent nothing")
     else:
-        status, detail, deviations = "MATCH", "", set()
+        status, detail, deviations, n_uncut = "MATCH", "", set(), 0
         for index, (request, call) in enumerate(zip(requests, recorder.calls)):
             kit, implicit = _decoding_kit(request, backend)
             original = _decoding_original(call["params"], protocol)
             if kit["truncate"] is None and original["truncate"] is None and implicit is not None:
                 deviations.add(implicit)
+                n_uncut += 1
             if kit != original:
                 diff = {k: (kit[k], original[k]) for k in kit if kit[k] != original.get(k)}
                 status, detail = "MISMATCH", f"item {index}: " + "; ".join(
@@ -774,9 +805,11 @@ def _compare(task_id, protocol, layout, module, records, ctx, backend, resources
             detail = ", ".join(f"{k} {v}" for k, v in first.items())
             if deviations:
                 status = "DEVIATION"
-                detail += (f"; where the original sends no truncation limit the kit cuts prompts over "
+                detail += (f"; on the {n_uncut} prompt(s) where the original sends no truncation limit the kit cuts "
+                           f"prompts over "
                            f"{', '.join(map(str, sorted(deviations)))} tokens from the left "
-                           "(--overlong truncate-left, labelled; --overlong error refuses them as the original's server)")
+                           "(--overlong truncate-left, labelled; `clue evaluate --overlong error` refuses them, as the "
+                           "original's server did)")
         add("decoding", status, detail)
 
     # post-processing, gold labels, metrics

@@ -15,14 +15,19 @@ from clue.taskinfo import TASK_IDS
               help="A checkout of TIO-IKIM/CLUE at the protocol's pinned commit (paper: ff75877, upstream: 2de4314).")
 @click.option("--protocol", type=click.Choice(["paper", "upstream"]), default="paper", show_default=True)
 @click.option("--tasks", help=f"Comma-separated tasks (default all): {', '.join(TASK_IDS)}.")
+@click.option("--layouts", help="Comma-separated chat layouts (default all of the protocol's: paper chat-system, "
+                               "chat-no-system, base; upstream chat-system).")
 @click.option("--seed", type=int, default=0, show_default=True,
               help="Seeds the original's global random (LongHealth shuffles, distractors) and the kit alike.")
 @click.option("--report", "report_path", type=click.Path(path_type=Path, dir_okay=False),
               default=Path("audit-upstream.json"), show_default=True, help="Where the JSON report is written.")
 @click.option("--unpinned", is_flag=True,
               help="Audit a checkout whose files differ from the pinned hashes without counting that as a mismatch.")
+@click.option("--tiny-dir", type=click.Path(path_type=Path, file_okay=False),
+              help="Build the tiny tokenizers, BERT and UMLS knowledge base here once and reuse them in later audits "
+                   "(default: a temporary folder).")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Say on stderr what runs.")
-def audit_upstream(upstream_dir, protocol, tasks, seed, report_path, unpinned, progress):
+def audit_upstream(upstream_dir, protocol, tasks, layouts, seed, report_path, unpinned, tiny_dir, progress):
     """Prove on this machine that the kit sends what the original CLUE code sent.
 
     Imports the checkout's own eval/ scripts (nothing of them is copied into the kit), replaces only
@@ -42,7 +47,8 @@ def audit_upstream(upstream_dir, protocol, tasks, seed, report_path, unpinned, p
     from clue.audit import audit_upstream as run_audit, write_report
 
     say = (lambda message: click.echo(f"audit: {message}", err=True)) if progress else None
-    report = run_audit(upstream_dir, protocol, tasks=tasks, seed=seed, unpinned=unpinned, progress=say)
+    report = run_audit(upstream_dir, protocol, tasks=tasks, layouts=layouts, seed=seed, unpinned=unpinned,
+                       tiny_dir=tiny_dir, progress=say)
     click.echo(report.table())
     for item in report.raised:
         click.echo(f"\n{item['task']} / {item['layout']}: the original raised {item['error']} at {item['where']}; "
