@@ -632,7 +632,7 @@ def _tiny_umls(folder: str):
     return tiny_mention_pipeline(), load_linker(linker_files, kb_path)
 
 
-def _tiny_assets(folder: Path, layouts: tuple[str, ...], notes: list[str]):
+def _tiny_assets(folder: Path, layouts: tuple[str, ...], notes: list[str], with_umls: bool = True):
     """Tiny models (one per layout), a tiny BERT, a tiny UMLS linker: built once in ``folder``, reused after."""
     from clue.protocol.settings import BIO_CLINICALBERT, SCIBERT
     from clue.testing.tiny import build_tiny_model
@@ -646,6 +646,8 @@ def _tiny_assets(folder: Path, layouts: tuple[str, ...], notes: list[str]):
     if not (bert_dir / "config.json").is_file():
         build_tiny_bert(bert_dir, num_layers=max(SCIBERT[1], BIO_CLINICALBERT[1]))
     umls = None
+    if not with_umls:
+        return models, bert_dir, umls
     try:
         umls = _tiny_umls(str(folder / "tiny-umls"))
     except ImportError as exc:
@@ -712,7 +714,8 @@ def audit_upstream(upstream_dir: str | os.PathLike, protocol: str = "paper", *, 
         differs = any(f["status"] != "MATCH" for f in files.values())
         raw, data_dir, protocol_obj = _prepare_inputs(work, protocol, upstream_dir, differs, seed)
         say("tiny tokenizers, tiny BERT, tiny UMLS knowledge base")
-        models, bert_dir, umls = _tiny_assets(Path(tiny_dir) if tiny_dir else work, chosen_layouts, notes)
+        with_umls = any(task_info(t.id).metrics.count("umls_f1") for t in selected)
+        models, bert_dir, umls = _tiny_assets(Path(tiny_dir) if tiny_dir else work, chosen_layouts, notes, with_umls)
         backends = {layout: HFBackend(str(path)) for layout, path in models.items()}
         scorers: dict = {}
         resources = MetricResources(None if umls else ["accuracy", "rouge", "bertscore", "icd", "longhealth"],
@@ -765,6 +768,8 @@ def _compare(task_id, protocol, layout, module, records, ctx, backend, resources
             f"{detail}; the original raised before sending, compared its build_model_input output without the "
             f"kit's prefill {requests[0].prefill!r}")
         compared_instead.append(f"prompt of the first {len(built)} item(s) as built before the prefill")
+    elif raised is not None and not original_prompts:
+        add("prompt", "RAISED", "the original raised before building any prompt; nothing to compare")
     else:
         status, detail = _compare_sequences(kit_prompts[: len(original_prompts)] if raised else kit_prompts,
                                             original_prompts, "prompts")
@@ -843,8 +848,10 @@ def _compare(task_id, protocol, layout, module, records, ctx, backend, resources
                                            task_id, protocol)
             add("averages", status, detail)
     if raised:
-        raised_list.append({"task": task_id, "layout": layout, **raised,
-                            "compared_instead": compared_instead or [f"the {n} item(s) scored before it raised"]})
+        if not compared_instead:
+            compared_instead = [f"the {n} item(s) scored before it raised" if n else
+                                "nothing: it raised before building a prompt"]
+        raised_list.append({"task": task_id, "layout": layout, **raised, "compared_instead": compared_instead})
         for cell in cells:
             if cell.status == "RAISED" and raised["error"] not in cell.detail:
                 cell.detail = f"{raised['error']} at {raised['where']}; {cell.detail}"

@@ -87,10 +87,13 @@ def test_one_character_and_a_raising_script_are_reported(tiny_dir, tmp_path, cap
     assert cells[("mednli", "chat-no-system", "few-shot")]["status"] == "MISMATCH"
     # the raising script is reported, with what was compared instead, and did not stop the audit
     raised = [r for r in report["raised"] if r["task"] == "medisumcode"]
-    assert len(raised) == 2 and raised[0]["error"] == "KeyError: 'code'" and "eval_MeDiSumCode.py" in raised[0]["where"]
+    assert len(raised) == 2 and raised[0]["error"] == "KeyError: 'codes'" and "eval_MeDiSumCode.py" in raised[0]["where"]
     assert cells[("medisumcode", "chat-system", "prompt")]["status"] == "RAISED"
-    assert "prompt of the first 1 item(s) as built before the prefill" in raised[0]["compared_instead"]
-    assert "MISMATCH: item 0: char" in out and "the original raised KeyError: 'code'" in out
+    assert "before building any prompt" in cells[("medisumcode", "chat-system", "prompt")]["detail"]
+    assert all(cells[("medisumcode", "chat-system", check)]["status"] in ("RAISED", "MATCH") for check in
+               ("decoding", "post-processing", "gold", "metrics", "averages"))
+    assert raised[0]["compared_instead"] == ["nothing: it raised before building a prompt"]
+    assert "MISMATCH: item 0: char" in out and "the original raised KeyError: 'codes'" in out
     assert report["ok"] is False
 
 
