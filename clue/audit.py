@@ -849,8 +849,8 @@ def _compare(task_id, protocol, layout, module, records, ctx, backend, resources
             add("averages", status, detail)
     if raised:
         if not compared_instead:
-            compared_instead = [f"the {n} item(s) scored before it raised" if n else
-                                "nothing: it raised before building a prompt"]
+            compared_instead = [f"the {len(original_prompts)} prompt(s) sent and {n} item(s) scored before it raised"
+                                if original_prompts else "nothing: it raised before building a prompt"]
         raised_list.append({"task": task_id, "layout": layout, **raised, "compared_instead": compared_instead})
         for cell in cells:
             if cell.status == "RAISED" and raised["error"] not in cell.detail:
