@@ -304,7 +304,6 @@ def score_prepared(prepared: _Prepared, store: GenerationStore, ctx: EvalContext
         "missing_metrics": list(result.missing_metrics),
         "n_items_by_metric": n_by_metric,
         "truncated_prompts": sum(1 for g in generations if g.truncated_tokens),
-        "overlong": header.get("overlong", "truncate-left"),
         "empty_outputs": sum(1 for o in outputs if not o.strip()),
         "details": details,
     }
