@@ -69,6 +69,7 @@ METRIC_KEYS = {"ACCURACY": "accuracy", "ROUGE_L": "rougeL", "ROUGE1": "rouge1", 
                "VALID CODES": "valid_codes", "Task1_Accuracy": "task1", "Task2_Accuracy": "task2",
                "Task3_Accuracy": "task3"}
 NO_ANSWER = "Question cannot be answered with provided documents"
+TEXT_TASKS = ("meqsum", "problem_summary", "medisumqa")   # compute_metrics(output, label, rouge) in the paper era
 
 # Canned completions (none holds a stop string: the server would have stopped there); they exercise the
 # Phi cut, the self-prompting regex, stripping, empty outputs and LongHealth's answer parsing.
@@ -124,26 +125,38 @@ class AuditReport:
                 "cells": [dataclasses.asdict(c) for c in self.cells]}
 
     def table(self) -> str:
+        """The task x layout x check table; every cell that is not MATCH or N/A gets a numbered note below
+        it (a MISMATCH also shows its first differing characters in the cell)."""
         from tabulate import tabulate
 
         layouts = LAYOUTS.get(self.protocol, ())
-        rows = []
+        rows, notes, numbers = [], [], {}
         for task in TASKS:
             for layout in layouts:
                 found = {c.check: c for c in self.cells if c.task == task.id and c.layout == layout}
                 if not found:
                     continue
-                rows.append([task.name, layout] + [_short(found.get(check)) for check in CHECKS])
-        return tabulate(rows, headers=["Task", "Layout", *CHECKS], tablefmt="github")
+                row = [task.name, layout]
+                for check in CHECKS:
+                    cell = found.get(check)
+                    if cell is None or cell.status in ("MATCH", "N/A"):
+                        row.append(cell.status if cell else "–")
+                        continue
+                    if cell.detail not in numbers:
+                        numbers[cell.detail] = len(numbers) + 1
+                        notes.append(f"[{numbers[cell.detail]}] {cell.detail}")
+                    text = f"{cell.status} [{numbers[cell.detail]}]"
+                    if cell.status == "MISMATCH":
+                        text += ": " + _short(cell.detail)
+                    row.append(text)
+                rows.append(row)
+        table = tabulate(rows, headers=["Task", "Layout", *CHECKS], tablefmt="github")
+        return table + ("\n\n" + "\n".join(notes) if notes else "")
 
 
-def _short(cell: Cell | None) -> str:
-    if cell is None:
-        return "–"
-    if cell.status in ("MATCH", "N/A"):
-        return cell.status
-    detail = cell.detail.replace("\n", "\\n").replace("|", "¦")
-    return f"{cell.status}: {detail[:110]}{'…' if len(detail) > 110 else ''}"
+def _short(detail: str, width: int = 70) -> str:
+    detail = detail.replace("\n", "\\n").replace("|", "¦")
+    return detail[:width] + ("…" if len(detail) > width else "")
 
 
 def first_difference(kit: str, original: str, width: int = 24) -> str:
@@ -426,6 +439,7 @@ def run_original(upstream_dir: Path, task_id: str, protocol: str, layout: str, m
             module = importlib.util.module_from_spec(spec)
             spec.loader.exec_module(module)
             if hasattr(module, "compute_metrics"):
+                recorder.compute_metrics = module.compute_metrics      # type: ignore[attr-defined]
                 module.compute_metrics = _wrap_metrics(recorder, module.compute_metrics)
             sys.argv[:] = [str(upstream_dir / script), *argv]
             random.seed(seed)
@@ -822,7 +836,26 @@ def _compare(task_id, protocol, layout, module, records, ctx, backend, resources
     kit_outputs = [module.postprocess(c, r, ctx) for c, r in zip(kit_completions, requests)]
     original = _original_items(task_id, protocol, recorder, log_dir)
     n = len(original["golds"])
-    if raised and n == 0:
+    fallback = getattr(recorder, "compute_metrics", None)
+    if raised and n == 0 and fallback is not None and protocol == "paper" and task_id in TEXT_TASKS:
+        # the script's own metric function on the kit's outputs and gold labels (paper era: one pair per call)
+        for check in ("post-processing", "gold", "averages"):
+            add(check, "RAISED", "nothing scored before the original raised")
+        golds = [r.meta["reference"] for r in requests]
+        rouge = _evaluate_module().load("rouge")
+        try:
+            original_items = [{METRIC_KEYS[k]: float(v) for k, v in fallback(o, g, rouge).items() if k in METRIC_KEYS}
+                              for o, g in zip(kit_outputs, golds)]
+        except Exception as exc:      # noqa: BLE001 - reported, not fatal
+            add("metrics", "RAISED", f"its compute_metrics also raised ({type(exc).__name__}: {exc})")
+        else:
+            result = module.score(requests, kit_outputs, ctx, resources)
+            status, detail = _metric_cell([dict(i["scores"]) for i in result.per_item], original_items, task_id)
+            add("metrics", "MISMATCH" if status == "MISMATCH" else "RAISED",
+                f"{detail}; compared instead: the original's compute_metrics on the kit's outputs and gold labels")
+            compared_instead.append(f"metrics: the script's compute_metrics on the kit's {len(golds)} outputs and gold "
+                                    "labels")
+    elif raised and n == 0:
         for check in ("post-processing", "gold", "metrics", "averages"):
             add(check, "RAISED", "nothing scored before the original raised")
     else:
