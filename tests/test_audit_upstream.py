@@ -25,8 +25,8 @@ def _status(report, task, layout, check):
 
 
 def test_paper_standin_matches_item_by_item(tiny_dir):
-    # chat-system is audited in the two tests below (upstream, and the paper CLI run)
-    layouts = ("chat-no-system", "base")
+    # chat-system and chat-no-system are audited in the paper CLI run below (and chat-system under upstream)
+    layouts = ("base",)
     report = audit_upstream(CHECKOUT / "paper", "paper", tasks="mednli,medisumqa,longhealth", unpinned=True,
                             layouts=",".join(layouts), tiny_dir=tiny_dir)
     assert report.ok and not report.raised, [c for c in report.cells if c.status == "MISMATCH"]
@@ -37,6 +37,7 @@ def test_paper_standin_matches_item_by_item(tiny_dir):
                 assert _status(report, task, layout, check).status == "MATCH", (task, layout, check)
     # LongHealth: 60 task-1 and 120 task-2/3 prompts, shuffles and distractor draws from the seeded global random
     assert _status(report, "longhealth", "base", "prompt").detail == "180 prompts identical"
+    assert _status(report, "medisumqa", "base", "few-shot").status == "MATCH"
     # tasks 2/3 carry no truncation limit in the original: the kit's left cut is a labelled deviation
     decoding = _status(report, "longhealth", "base", "decoding")
     assert decoding.status == "DEVIATION" and "120 prompt(s)" in decoding.detail and "--overlong" in decoding.detail
@@ -65,14 +66,14 @@ def test_one_character_and_a_raising_script_are_reported(tiny_dir, tmp_path, cap
     text = utils.read_text()
     assert text.count('sys_prompt + "\\n\\n" + user_prompt') == 1
     utils.write_text(text.replace('sys_prompt + "\\n\\n" + user_prompt', 'sys_prompt + "\\n" + user_prompt'))
-    code = checkout / "eval" / "eval_MeDiSumCode.py"
-    text = code.read_text()
-    assert "format(**{ground_truth_key: \"\"})" in text
-    code.write_text(text.replace("format(**{ground_truth_key: \"\"})", "format(code=\"\")"))   # a KeyError
+    qa = checkout / "eval" / "eval_MeDiSumQA.py"
+    text = qa.read_text()
+    assert 'format(Answer="")' in text
+    qa.write_text(text.replace('format(Answer="")', 'format(answer="")'))   # the paper-era file's KeyError
 
     report_path = tmp_path / "audit.json"
     with pytest.raises(SystemExit) as exited:
-        main(["audit-upstream", "--upstream-dir", str(checkout), "--protocol", "paper", "--tasks", "mednli,medisumcode",
+        main(["audit-upstream", "--upstream-dir", str(checkout), "--protocol", "paper", "--tasks", "mednli,medisumqa",
               "--layouts", "chat-system,chat-no-system", "--unpinned", "--tiny-dir", str(tiny_dir),
               "--report", str(report_path), "--no-progress"])
     assert exited.value.code == 1
@@ -86,14 +87,15 @@ def test_one_character_and_a_raising_script_are_reported(tiny_dir, tmp_path, cap
     assert "original 'ements.\\nP:" in differing["detail"]
     assert cells[("mednli", "chat-no-system", "few-shot")]["status"] == "MISMATCH"
     # the raising script is reported, with what was compared instead, and did not stop the audit
-    raised = [r for r in report["raised"] if r["task"] == "medisumcode"]
-    assert len(raised) == 2 and raised[0]["error"] == "KeyError: 'codes'" and "eval_MeDiSumCode.py" in raised[0]["where"]
-    assert cells[("medisumcode", "chat-system", "prompt")]["status"] == "RAISED"
-    assert "before building any prompt" in cells[("medisumcode", "chat-system", "prompt")]["detail"]
-    assert all(cells[("medisumcode", "chat-system", check)]["status"] in ("RAISED", "MATCH") for check in
-               ("decoding", "post-processing", "gold", "metrics", "averages"))
-    assert raised[0]["compared_instead"] == ["nothing: it raised before building a prompt"]
-    assert "MISMATCH: item 0: char" in out and "the original raised KeyError: 'codes'" in out
+    raised = [r for r in report["raised"] if r["task"] == "medisumqa"]
+    assert len(raised) == 2 and raised[0]["error"] == "KeyError: 'Answer'" and "eval_MeDiSumQA.py" in raised[0]["where"]
+    prompt = cells[("medisumqa", "chat-system", "prompt")]
+    assert prompt["status"] == "RAISED" and "before building any prompt" in prompt["detail"]
+    # what was compared instead: the script's own metric function on the kit's outputs
+    metrics = cells[("medisumqa", "chat-system", "metrics")]
+    assert metrics["status"] == "RAISED" and "umls_f1" in metrics["detail"] and "compute_metrics" in metrics["detail"]
+    assert any("compute_metrics on the kit's" in c for c in raised[0]["compared_instead"])
+    assert "MISMATCH [" in out and "]: item 0: char" in out and "the original raised KeyError: 'Answer'" in out
     assert report["ok"] is False
 
 
