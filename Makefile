@@ -11,8 +11,9 @@ RUN      ?= reproduce-$(PROTOCOL)
 BACKEND  ?= hf
 IMAGE    ?= clue
 EVAL_ARGS ?=
+UPSTREAM ?= clue-upstream
 
-.PHONY: help install test lint reproduce fetch build verify protocol assets doctor evaluate tables demo docker-build docker-run bench-medisumcode bench-umls bench-generation
+.PHONY: help install test lint reproduce fetch build verify protocol assets doctor evaluate tables demo docker-build docker-run bench-medisumcode bench-umls bench-generation bench-bertscore audit-upstream
 
 help:
 	@echo "make install      create .venv and install the kit (CPU torch pin; see README for GPU)"
@@ -21,7 +22,8 @@ help:
 	@echo "make demo         the whole chain offline on synthetic data and a tiny model (numbers are NOT CLUE numbers)"
 	@echo "make docker-build build the GPU image '$(IMAGE)'; make docker-run runs 'evaluate' in it"
 	@echo "make lint         hadolint the Dockerfile"
-	@echo "make bench-medisumcode | bench-umls | bench-generation   the measurements quoted in README.md"
+	@echo "make audit-upstream UPSTREAM=dir  compare the kit with the original scripts of a CLUE checkout (PROTOCOL)"
+	@echo "make bench-medisumcode | bench-umls | bench-generation | bench-bertscore   the measurements quoted in README.md"
 
 install:
 	python3 -m venv .venv
@@ -81,3 +83,9 @@ bench-umls:          ## UMLS-F1 once-per-text + cache vs the original two passes
 
 bench-generation:    ## batched vs one-at-a-time generation with the tiny model on CPU
 	HF_HUB_OFFLINE=1 $(PY) bench/generation_throughput.py --json bench/out/generation_throughput.json
+
+bench-bertscore:     ## BERTScore one pair per call vs batches of 64 (tiny and BERT-base-sized BERT, CPU)
+	HF_HUB_OFFLINE=1 $(PY) bench/bertscore_per_pair.py --pairs 256 --threads 1
+
+audit-upstream:      ## the original scripts of the checkout UPSTREAM beside the kit, item by item (offline)
+	HF_HUB_OFFLINE=1 $(CLUE) audit-upstream --upstream-dir $(UPSTREAM) --protocol $(PROTOCOL)

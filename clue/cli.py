@@ -30,6 +30,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "plot": ("clue.commands.report:plot", "Level 1 vs Level 2 scatter plot (PNG and SVG)."),
     "report": ("clue.commands.html:report", "One self-contained HTML page for reviewers (tables, plot, provenance)."),
     "export": ("clue.commands.report:export", "A shareable copy of a run without credentialed text."),
+    "audit-upstream": ("clue.commands.audit:audit_upstream",
+                       "Run the original CLUE scripts beside the kit and compare item by item."),
 }
 
 

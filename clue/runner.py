@@ -72,6 +72,8 @@ class EvalOptions:
     engine_timeout: float = 1800.0
     allow_remote_endpoint: bool = False
     retry_base: float = 0.5             # first backoff wait in seconds (doubled per retry); library only
+    model_family: str = "auto"          # auto (the original's name rule) | llama3 | phi | llama3+phi | none
+    overlong: str = "truncate-left"     # prompts over the model's limit: truncate-left (labelled) | error
 
 
 @dataclass
@@ -129,11 +131,24 @@ def _metric_resources(options: EvalOptions):
     return resources
 
 
-def _model_info(backend) -> ModelInfo:
+def _model_info(backend, options: EvalOptions | None = None, warn: bool = False) -> ModelInfo:
+    """The backend's model facts, with the family resolved once for every backend: ``--model-family``, or
+    (auto) the original's rule on the model's name. ``warn``: say on stderr when the tokenizer suggests
+    a family that the name rule misses."""
+    from clue.protocol.layout import has_family, resolve_family
+
     info = getattr(backend, "model_info", None)
     if info is None:
         raise InputError(f"backend {type(backend).__name__} does not describe its model (model_info)")
-    return info()
+    info = info()
+    requested = options.model_family if options is not None else "auto"
+    info = replace(info, family=resolve_family(info.name, requested))
+    hint_of = getattr(backend, "family_hint", None)
+    hint = hint_of() if hint_of is not None else None
+    if warn and requested == "auto" and hint and not has_family(info, hint):
+        _log(f"warning: the tokenizer of {info.name} looks like a {hint} model but its name does not say "
+             f"so; the original decides by name, so its {hint} handling is off (--model-family {hint} turns it on)")
+    return info
 
 
 def _make_backend(options: EvalOptions, revision: str | None = None, *, run_dir: Path | None = None,
@@ -198,6 +213,29 @@ def _prepare(module, task_id: str, records: list[dict], ctx: EvalContext, backen
         keys.append(generation_key(identity, prompt, request.decoding.as_dict()))
         materials.append(material)
     return _Prepared(task_id, module, requests, prompts, keys, materials)
+
+
+OVERLONG_RULES = ("truncate-left", "error")
+
+
+def check_overlong(prepared: _Prepared, backend, rule: str) -> None:
+    """``--overlong error``: stop before generating at the first prompt longer than the model allows.
+
+    ``truncate-left`` (the default, the kit's labelled deviation where the original sent no limit)
+    checks nothing here: generation cuts such prompts from the left and records ``truncated_tokens``.
+    Backends that never cut (the baseline) have no ``prompt_overflow`` and are not checked.
+    """
+    if rule not in OVERLONG_RULES:
+        raise InputError(f"--overlong {rule}: expected one of {', '.join(OVERLONG_RULES)}")
+    overflow = getattr(backend, "prompt_overflow", None)
+    if rule != "error" or overflow is None:
+        return
+    for request, prompt in zip(prepared.requests, prepared.prompts):
+        tokens, limit = overflow(request, prompt)
+        if tokens > limit:
+            raise InputError(f"task {prepared.task} item {request.item_id}: prompt of {tokens} tokens exceeds the "
+                             f"model's limit of {limit} (context minus {request.decoding.max_new_tokens} new tokens); "
+                             "--overlong error stops before generating (--overlong truncate-left cuts it from the left)")
 
 
 def plan_batches(prepared: _Prepared, batch_size: int) -> list[list[int]]:
@@ -369,6 +407,11 @@ def evaluate(options: EvalOptions, resources=None) -> RunOutcome:
     tasks = parse_tasks(options.tasks)     # cheap argument checks first
     if options.limit is not None and options.limit < 1:
         raise InputError(f"--limit {options.limit}: expected a positive number of items")
+    if options.overlong not in OVERLONG_RULES:
+        raise InputError(f"--overlong {options.overlong}: expected one of {', '.join(OVERLONG_RULES)}")
+    from clue.protocol.layout import resolve_family
+
+    resolve_family(options.model, options.model_family)    # a bad --model-family fails before the model loads
     protocol = _load_protocol(options.protocol, options.protocol_dir)
     data_dir = Path(options.data_dir or default_data_dir())
     from clue.tasks import get_task
@@ -394,8 +437,14 @@ def evaluate(options: EvalOptions, resources=None) -> RunOutcome:
 
 def _evaluate_with(options: EvalOptions, backend, resources, protocol, data_dir: Path, tasks, modules, records,
                    run_dir: Path, endpoint_scope: str | None, started: float, timings: dict) -> RunOutcome:
-    info = _model_info(backend)
+    info = _model_info(backend, options, warn=True)
     ctx = _context(options, protocol, info)
+
+    checked: dict[str, _Prepared] = {}
+    if options.overlong != "truncate-left":    # every task's prompts are checked before anything is generated
+        for t in tasks:
+            checked[t.id] = _prepare(modules[t.id], t.id, records[t.id], ctx, backend)
+            check_overlong(checked[t.id], backend, options.overlong)
     model_key = model_dir_name(options.model)
     model_dir = run_dir / model_key
     store = GenerationStore(run_dir / "store.sqlite")
@@ -408,12 +457,12 @@ def _evaluate_with(options: EvalOptions, backend, resources, protocol, data_dir:
     _write_manifest(run_dir, model_key, {**entry, "status": "running"}, common)
 
     header = {"model": options.model, "revision": backend.identity().get("revision"), "protocol": protocol.name,
-              "layout": ctx.layout, **_prompt_path(backend)}
+              "layout": ctx.layout, "overlong": options.overlong, **_prompt_path(backend)}
     outcomes = []
     try:
         for t in tasks:
             task_started = time.perf_counter()
-            prepared = _prepare(modules[t.id], t.id, records[t.id], ctx, backend)
+            prepared = checked.pop(t.id, None) or _prepare(modules[t.id], t.id, records[t.id], ctx, backend)
             prepare_s = time.perf_counter() - task_started
             store_started = time.perf_counter()
             generated, cached, gen_s = generate_missing(prepared, backend, store, options.batch_size, options.progress)
@@ -429,6 +478,10 @@ def _evaluate_with(options: EvalOptions, backend, resources, protocol, data_dir:
                 "n_requests": len(prepared.requests), "generated": generated, "from_store": cached,
                 "truncated_prompts": scores["truncated_prompts"], "timings": task_timings,
             }
+            no_match = (scores["details"].get("gold_no_match") or {}).get("questions")
+            if no_match:
+                _log(f"{t.id}: {len(no_match)} question(s) whose correct text matches no option are scored wrong "
+                     f"(details.gold_no_match in {model_dir / t.id / 'scores.json'})")
             if scores["truncated_prompts"]:
                 _log(f"{t.id}: {scores['truncated_prompts']} prompt(s) longer than the model allows were cut from "
                      f"the left (truncated_tokens in {model_dir / t.id / 'predictions.jsonl'})")
@@ -487,13 +540,13 @@ def score_run(run_dir: str | os.PathLike, *, metrics: str | None = None, assets_
             if backend.identity() != entry["identity"]:
                 raise InputError(f"{options.model}: the model is not the one this run used (recorded "
                                  f"{entry['identity'].get('revision')}, found {backend.identity().get('revision')})")
-            info = _model_info(backend)
+            info = _model_info(backend, options)
             ctx = _context(options, protocol, info)
             model_resources = resources or _metric_resources(options)
             if hasattr(model_resources, "progress"):
                 model_resources.progress = options.progress
             header = {"model": options.model, "revision": resolved, "protocol": protocol.name, "layout": ctx.layout,
-                      **_prompt_path(backend)}
+                      "overlong": options.overlong, **_prompt_path(backend)}
             from clue.tasks import get_task
 
             for task_id in entry.get("task_ids", []):
@@ -545,6 +598,13 @@ def _manifest_entry(options: EvalOptions, backend, info: ModelInfo, ctx: EvalCon
         "model_info": {k: v for k, v in asdict(replace(info, count_tokens=None, truncate_tokens=None)).items()
                        if k not in ("count_tokens", "truncate_tokens")},
         "layout": ctx.layout,
+        "model_family": {"option": options.model_family, "resolved": info.family,
+                         "rule": "name (the original's)" if options.model_family == "auto" else "--model-family"},
+        "overlong": {"rule": options.overlong,
+                     "meaning": "prompts over context - max_new_tokens are cut from the left, counted per task "
+                                "(truncated_prompts) and marked in tables; the original sent LongHealth tasks 2/3 "
+                                "uncut and its server refused them" if options.overlong == "truncate-left" else
+                                "a prompt over context - max_new_tokens stops the run before generating"},
         "seed": options.seed,
         "greedy": options.greedy if options.greedy is not None else protocol.settings.greedy,
         "task_ids": task_ids,

@@ -34,7 +34,8 @@ def test_model_facts_for_the_three_kinds(tiny_models):
     assert (chat.has_chat_template, chat.accepts_system_role, chat.detected_layout) == (True, True, "chat-system")
     assert (nosys.has_chat_template, nosys.accepts_system_role, nosys.detected_layout) == (True, False, "chat-no-system")
     assert (base.has_chat_template, base.accepts_system_role, base.detected_layout) == (False, False, "base")
-    assert chat.context_length == 1024 and chat.family == "llama"
+    # the family goes by the model's name only (the original's rule); a tiny folder's name says none
+    assert chat.context_length == 1024 and chat.family is None
     text = "the patient was admitted with chest pain"
     tokenizer = HFBackend(str(tiny_models["chat"])).tokenizer
     ids = tokenizer(text)["input_ids"]

@@ -71,14 +71,18 @@ def test_paper_strips_medisumqa_outputs_only(paper):
 
 def test_paper_phi_cut_follows_the_name_whatever_the_family(paper):
     # the original tests "phi" in the model name on its own, also for a Llama-3 based model
-    ctx = context(paper, name="org/dolphin-llama3-8b", family="llama3")
+    ctx = context(paper, name="org/dolphin-llama3-8b")      # family unset: the name rule gives llama3+phi
     task = get_task("meqsum")
     request = task.build_requests(QS, ctx)[0]
     assert request.decoding.stop != ()
     assert task.postprocess("what is x? <|end|> more", request, ctx) == "what is x?"
-    plain = context(paper, name="org/other-8b", family="llama3")
+    plain = context(paper, name="org/other-8b", family="llama3")   # --model-family llama3: no Phi cut
     assert task.postprocess("what is x? <|end|> more", task.build_requests(QS, plain)[0], plain) == \
         "what is x? <|end|> more"
+    overridden = context(paper, name="org/dolphin-llama3-8b", family="none")   # --model-family none
+    request = task.build_requests(QS, overridden)[0]
+    assert request.decoding.stop == ()
+    assert task.postprocess("what is x? <|end|> more", request, overridden) == "what is x? <|end|> more"
 
 
 def test_upstream_keeps_outputs_as_generated(upstream):

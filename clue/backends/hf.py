@@ -103,14 +103,27 @@ def resolve_model(model: str, revision: str | None = None, weights: bool = True)
 # ---------------------------------------------------------------- model facts
 
 def detect_family(config: dict, tokenizer, model: str) -> str | None:
+    """The model family the paper-era post-processing acts on, by the original's rule: the model's NAME
+    only (``clue.protocol.layout.model_family``). ``config`` and ``tokenizer`` are not consulted; see
+    :func:`family_hint` for what they suggest. ``clue evaluate --model-family`` overrides the result."""
+    from clue.protocol.layout import model_family
+
+    return model_family(model)
+
+
+def family_hint(config: dict, tokenizer) -> str | None:
+    """What the tokenizer's vocabulary and ``model_type`` suggest ("llama3", "phi" or None); used only to
+    warn when the name rule misses a family."""
     model_type = str(config.get("model_type", "")).lower()
-    name = model.lower()
-    vocab = tokenizer.get_vocab()
-    if "<|eot_id|>" in vocab or "llama-3" in name or "llama3" in name:
+    try:
+        vocab = tokenizer.get_vocab()
+    except Exception:
+        vocab = {}
+    if "<|eot_id|>" in vocab:
         return "llama3"
-    if model_type.startswith("phi") or "phi-" in name or "phi3" in name:
+    if model_type.startswith("phi"):
         return "phi"
-    return model_type or None
+    return None
 
 
 def context_length(config: dict, tokenizer) -> int:
@@ -294,6 +307,9 @@ class HFBackend:
     def model_info(self) -> ModelInfo:
         return self._info
 
+    def family_hint(self) -> str | None:
+        return family_hint(self.config, self.tokenizer)
+
     # LongHealth's budget filling measures and cuts texts the way the original code does:
     # ``len(tokenizer.encode(text))`` (special tokens such as BOS included) and
     # ``tokenizer.decode(tokenizer.encode(text)[:n])`` (so a cut text keeps the BOS text and n-1 tokens).
@@ -337,6 +353,11 @@ class HFBackend:
         # special tokens; the paper protocol adds them to every prompt, as its text-generation server did
         special = request.decoding.special_tokens
         return self.tokenizer(prompt, add_special_tokens=request.messages is None if special is None else special)["input_ids"]
+
+    def prompt_overflow(self, request: Request, prompt: str) -> tuple[int, int]:
+        """(prompt tokens, the most the model takes for this request): what ``--overlong`` checks before
+        generating; a prompt over the limit is cut from the left by generation."""
+        return len(self._prompt_ids(request, prompt)), self.prompt_limit(request.decoding)
 
     def prompt_limit(self, decoding: Decoding) -> int:
         budget = self.model_info().context_length - decoding.max_new_tokens

@@ -65,6 +65,13 @@ BACKEND_HELP = " ".join(f"{spec.name}: {spec.summary}." for spec in BACKENDS.val
               help="Override the protocol's decoding (paper: greedy; upstream: sampling at T=1, top-p 1, seeded).")
 @click.option("--chat-layout", type=click.Choice(["auto", "chat-system", "chat-no-system", "base"]), default="auto",
               show_default=True, help="Message layout; auto detects it from the model's chat template.")
+@click.option("--model-family", type=click.Choice(["auto", "llama3", "phi", "llama3+phi", "none"]), default="auto",
+              show_default=True,
+              help="Paper protocol's per-family handling (llama3: stop at the Llama-3 header/eot strings; phi: cut at "
+                   "' <|end|>'). auto = the original's rule on the model's name (llama-3/llama3, phi).")
+@click.option("--overlong", type=click.Choice(["truncate-left", "error"]), default="truncate-left", show_default=True,
+              help="Prompts longer than the model allows: cut from the left (counted, marked in tables) or stop with "
+                   "an error before generating. The original sent LongHealth tasks 2/3 uncut (its server refused them).")
 @click.option("--metrics", default="all", show_default=True,
               help="Metrics to compute: `all`, or `all` minus some, e.g. `all,-bertscore,-umls` (left-out metrics "
                    "are shown as missing, never as 0).")
@@ -73,7 +80,7 @@ BACKEND_HELP = " ".join(f"{spec.name}: {spec.summary}." for spec in BACKENDS.val
 def evaluate(model, revision, backend, model_args, base_url, api, served_model, concurrency, api_key_env,
              request_timeout, max_retries, engine_command, engine_timeout, allow_remote_endpoint, dtype, device,
              protocol, protocol_dir, data_dir, results_dir, run_name, tasks, limit, batch_size, seed, greedy,
-             chat_layout, metrics, assets_dir, progress):
+             chat_layout, model_family, overlong, metrics, assets_dir, progress):
     """Evaluate a model on the CLUE tasks and write results/<run>/<model>/<task>/{predictions.jsonl,scores.json}
     and results/<run>/manifest.json.
 
@@ -94,7 +101,8 @@ def evaluate(model, revision, backend, model_args, base_url, api, served_model, 
         model=model, backend=backend, revision=revision, dtype=dtype, device=device, protocol=protocol,
         protocol_dir=protocol_dir, data_dir=data_dir, results_dir=results_dir, run=run_name, tasks=tasks,
         limit=limit, batch_size=batch_size, seed=seed, greedy=greedy, chat_layout=chat_layout, metrics=metrics,
-        assets_dir=assets_dir, progress=progress, model_args=list(model_args), base_url=base_url, api=api,
+        assets_dir=assets_dir, progress=progress, model_family=model_family, overlong=overlong,
+        model_args=list(model_args), base_url=base_url, api=api,
         served_model=served_model, concurrency=concurrency, api_key_env=api_key_env, request_timeout=request_timeout,
         max_retries=max_retries, engine_command=engine_command, engine_timeout=engine_timeout,
         allow_remote_endpoint=allow_remote_endpoint))

@@ -24,18 +24,39 @@ from clue.tasks.base import CHAT_LAYOUTS, ModelInfo
 Shot = tuple[str, str]   # (user turn, assistant answer)
 
 
+FAMILIES = ("llama3", "phi")          # what the paper-era code acts on; a model may be both ("llama3+phi")
+FAMILY_CHOICES = ("auto", "llama3", "phi", "llama3+phi", "none")
+
+
 def model_family(model_name: str) -> str | None:
-    """The paper-era rule on the model's name: "llama3" (stop strings), "phi" (cut at " <|end|>")."""
+    """The original's rule, on the model's NAME only: "llama3" (stop strings) iff the lower-cased name
+    contains "llama-3" or "llama3"; "phi" (cut at " <|end|>") iff it contains "phi"; both tests are
+    independent (``org/dolphin-llama3`` is "llama3+phi"). None: neither."""
     lowered = model_name.lower()
-    if "llama-3" in lowered or "llama3" in lowered:
-        return "llama3"
-    if "phi" in lowered:
-        return "phi"
-    return None
+    parts = [name for name, hit in (("llama3", "llama-3" in lowered or "llama3" in lowered),
+                                     ("phi", "phi" in lowered)) if hit]
+    return "+".join(parts) or None
+
+
+def resolve_family(model_name: str, requested: str | None = "auto") -> str:
+    """``--model-family``: auto = the name rule; otherwise the choice. "none" when no family applies."""
+    if requested is None or requested == "auto":
+        return model_family(model_name) or "none"
+    if requested not in FAMILY_CHOICES:
+        raise InputError(f"--model-family {requested}: expected one of {', '.join(FAMILY_CHOICES)}")
+    return requested
 
 
 def family_of(model: ModelInfo) -> str | None:
-    return model.family or model_family(model.name)
+    """The model's family as resolved (``ModelInfo.family``); unset: the name rule."""
+    if model.family is None:
+        return model_family(model.name)
+    return None if model.family == "none" else model.family
+
+
+def has_family(model: ModelInfo, family: str) -> bool:
+    """Does the paper-era behaviour of ``family`` ("llama3" or "phi") apply to this model?"""
+    return family in (family_of(model) or "").split("+")
 
 
 def resolve_layout(model: ModelInfo, requested: str | None = None) -> str:

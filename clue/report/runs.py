@@ -53,6 +53,7 @@ class ModelScores:
     model_dir: str | None = None
     n_items: dict[str, int] = field(default_factory=dict)
     published_levels: dict[str, float | None] | None = None  # paper rows: level1/level2 as printed
+    truncated: dict[str, int] = field(default_factory=dict)  # task id -> prompts cut from the left (scores.json)
 
 
     @property
@@ -149,6 +150,7 @@ def load_run(run: str | Path, plain: bool = False) -> list[ModelScores]:
         metrics: dict[str, dict[str, float | None]] = {}
         n_items: dict[str, int] = {}
         chat_api = False
+        truncated: dict[str, int] = {}
         for task in TASKS:
             path = directory / task.id / "scores.json"
             if not path.is_file():
@@ -159,9 +161,11 @@ def load_run(run: str | Path, plain: bool = False) -> list[ModelScores]:
             chat_api = chat_api or doc.get("prompt_path") == "server-chat-template"
             if isinstance(doc.get("n_items"), int):
                 n_items[task.id] = doc["n_items"]
+            if isinstance(doc.get("truncated_prompts"), int) and doc["truncated_prompts"] > 0:
+                truncated[task.id] = doc["truncated_prompts"]
         rows.append(ModelScores(model=model, source=run_dir.name + (CHAT_API_MARK if chat_api else ""), metrics=metrics,
                                 aggregate="plain" if plain else "protocol", run_dir=run_dir,
-                                model_dir=directory.name, n_items=n_items))
+                                model_dir=directory.name, n_items=n_items, truncated=truncated))
     return rows
 
 

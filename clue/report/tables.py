@@ -21,7 +21,7 @@ from clue.io import atomic_write
 from clue.report.paper import paper_name
 from clue.report.runs import AGGREGATES, CHAT_API_MARK, CHAT_API_NOTE, LEVEL_NAMES, ModelScores
 from clue.report.stats import DEFAULT_RESAMPLES, DEFAULT_SEED, Interval
-from clue.taskinfo import TASKS, TaskInfo
+from clue.taskinfo import TASKS, TaskInfo, task_info
 
 MISSING = "–"
 FORMATS = ("md", "latex", "csv")
@@ -39,6 +39,30 @@ class Estimate:
     value: float | None
     low: float
     high: float
+
+
+TRUNCATED_MARK = "†"
+
+
+class Marked(float):
+    """A value computed with prompts cut from the left (``--overlong truncate-left``): shown with a mark in
+    Markdown and LaTeX; a plain number in CSV."""
+
+    mark = TRUNCATED_MARK
+
+
+def _marked(value: Any, truncated: bool) -> Any:
+    return Marked(value) if truncated and isinstance(value, float) and not isinstance(value, Marked) else value
+
+
+def _truncation_note(rows: list[ModelScores]) -> str | None:
+    hits = [f"{row.model} ({row.source}): " + ", ".join(f"{task_info(t).name} {n}" for t, n in row.truncated.items())
+            for row in rows if row.truncated]
+    if not hits:
+        return None
+    return (f"{TRUNCATED_MARK} = computed with prompts longer than the model allows cut from the left "
+            "(--overlong truncate-left; the original sent LongHealth tasks 2/3 uncut and its server refused them); "
+            "prompts cut: " + "; ".join(hits) + ".")
 
 
 class PValue(float):
@@ -110,6 +134,7 @@ def build_tables(rows: list[ModelScores], *, paper: list[ModelScores] | None = N
              f"own summary (the paper reports none). {MISSING} = missing; a level with a missing part stays empty."]
     if intervals:
         notes.append(_ci_note(resamples, seed))
+    truncation = _truncation_note(ordered)
     if unmatched:
         notes.append("No published row for: " + ", ".join(unmatched) + " (use --alias MODEL=PAPER_NAME).")
     if any(row.source.endswith(CHAT_API_MARK) for row in ordered):
@@ -126,22 +151,26 @@ def build_tables(rows: list[ModelScores], *, paper: list[ModelScores] | None = N
         summary_keys.append(f"level{level}")
     summary_headers.append(LEVEL_NAMES["overall"])
     summary_keys.append("overall")
-    summary = Table("summary", "Summary: task scores and level scores", summary_headers, [], list(notes))
+    summary = Table("summary", "Summary: task scores and level scores", summary_headers, [],
+                    list(notes) + ([truncation] if truncation else []))
     for row in ordered:
         derived = row.derived()
         found = intervals.get(row.label, {})
-        summary.rows.append([row.model, row.source] + [_cell(derived[k], found.get(k)) for k in summary_keys])
+        summary.rows.append([row.model, row.source] + [_marked(_cell(derived[k], found.get(k)), k in row.truncated)
+                                                       for k in summary_keys])
         summary.values.append(row.aggregate)
     tables = [summary]
 
     for task in tasks:
         table = Table(task.id, f"{task.name} (Level {task.level})",
                       ["Model", "Source"] + [METRIC_NAMES.get(m, m) for m in task.metrics] + ["Score"], [],
-                      [notes[0]] + ([notes[2]] if intervals else []))
+                      [notes[0]] + ([notes[2]] if intervals else [])
+                      + ([truncation] if truncation and any(task.id in r.truncated for r in ordered) else []))
         for row in ordered:
             found = intervals.get(row.label, {})
-            table.rows.append([row.model, row.source] + [row.value(task, m) for m in task.metrics]
-                              + [_cell(row.derived()[task.id], found.get(task.id))])
+            cut = task.id in row.truncated
+            table.rows.append([row.model, row.source] + [_marked(row.value(task, m), cut) for m in task.metrics]
+                              + [_marked(_cell(row.derived()[task.id], found.get(task.id)), cut)])
             table.values.append(row.aggregate)
         tables.append(table)
 
@@ -184,6 +213,8 @@ def _text(cell: Any, digits: int = 2) -> str:
         return f"{value} [{cell.low:.{digits}f}, {cell.high:.{digits}f}]"
     if isinstance(cell, PValue):
         return "<0.001" if cell < 0.001 else f"{cell:.3f}"
+    if isinstance(cell, Marked):
+        return f"{cell:.{digits}f}{cell.mark}"
     if isinstance(cell, float):
         return f"{cell:.{digits}f}"
     return str(cell)
@@ -248,6 +279,7 @@ def render(tables: list[Table], fmt: str = "md") -> str:
             body = tabulate(cells, headers=table.headers, tablefmt="latex_booktabs", disable_numparse=True,
                             colalign=_latex_alignment(table))
             body = body.replace("Δ", r"$\Delta$")   # pdfLaTeX has no Greek in its default input encoding
+            body = body.replace(TRUNCATED_MARK, r"\dag{}")
             notes = "".join(f"% {n}\n" for n in table.notes)
             parts.append(f"% {table.title}\n{notes}{body}\n")
     return "\n".join(parts)

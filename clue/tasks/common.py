@@ -11,7 +11,7 @@ from pathlib import Path
 from clue.backends.base import Decoding, Request
 from clue.errors import InputError, NotReadyError
 from clue.io import read_jsonl
-from clue.protocol.layout import build_prompt, empty_answer, family_of, fill, require_layout
+from clue.protocol.layout import build_prompt, empty_answer, fill, has_family, require_layout
 from clue.protocol.settings import LLAMA3_STOP, PHI_END, SELF_PROMPT_RE
 from clue.tasks.base import EvalContext, TaskResult
 
@@ -57,7 +57,7 @@ def decoding(task_id: str, ctx: EvalContext, *, stop_and_truncate: bool = True) 
     stop: tuple[str, ...] = ()
     max_prompt = None
     if settings.paper_postprocess:      # the paper-era server call: stop strings and a truncate limit
-        if family_of(ctx.model) == "llama3":
+        if has_family(ctx.model, "llama3"):
             stop = LLAMA3_STOP
         reserve = task.prompt_reserve if task.prompt_reserve is not None else task.max_new_tokens
         max_prompt = ctx.model.context_length - reserve
@@ -110,8 +110,8 @@ def clean_output(completion: str, request: Request, ctx: EvalContext) -> str:
     out = completion.strip() if task.strip_output else completion
     for stop in request.decoding.stop:
         out = out.split(stop)[0]
-    # the original tests the model name for "phi" on its own, whatever else the name matches
-    if (family_of(ctx.model) == "phi" or "phi" in ctx.model.name.lower()) and PHI_END in out:
+    # the original tests the model name for "phi" on its own, whatever else the name matches ("llama3+phi")
+    if has_family(ctx.model, "phi") and PHI_END in out:
         out = out.split(PHI_END)[0]
     if task.regex_cleanup:
         out = SELF_PROMPT_RE.sub("", out)

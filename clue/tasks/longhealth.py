@@ -174,5 +174,13 @@ def score(requests: list[Request], outputs: list[str], ctx: EvalContext, resourc
             "choice": parse_choice(output),
             "scores": {f"task{subtask}": float(choice_correct(output, request.meta["reference"]))},
         })
+    # a question whose `correct` text is in no option: the paper-era code raises on it
+    # (UnboundLocalError), the kit scores its task 1/2 prompts wrong; listed so that nobody misses it
+    no_match = sorted({r.meta["record"]["id"] for r in requests if r.meta["subtask"] != 3 and r.meta["reference"] is None})
+    details = {"gold_no_match": {
+        "questions": no_match,
+        "prompts": sum(1 for r in requests if r.meta["subtask"] != 3 and r.meta["reference"] is None),
+        "rule": "the question's `correct` text is in none of its options: its task 1 and 2 prompts are scored "
+                "wrong (the paper-era code raises UnboundLocalError on such a question)"}}
     return common.task_result(TASK, per_item, ctx.protocol.settings.task(TASK.id).averaging,
-                              common.metric_resources(resources))
+                              common.metric_resources(resources), details=details)

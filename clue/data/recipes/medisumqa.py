@@ -4,8 +4,10 @@ The release's file names and fields are not confirmed, so the release folder is 
 array, JSON-lines or CSV file whose records have ``note_id``, ``Question`` and ``Answer`` (any case)
 and maybe the note text. Without note text, ``note_id`` is joined to the MIMIC-IV-Note discharge
 notes and the patient-facing instructions are removed: the note is split into paragraphs on
-``\\n\\s*\\n\\s*\\n``, every paragraph starting (any case) with "discharge instructions" is dropped, and
-the rest is joined with a blank line. Those instructions contain the answers, so a release whose
+``\\n\\s*\\n\\s*\\n``, each paragraph is stripped of surrounding whitespace, every paragraph starting (any
+case) with "discharge instructions" is dropped, and the rest is joined with a blank line (the paper-era
+preparation, ``data/MeDiSumQA/utils.py`` at the pinned commit; recipe version 2, version 1 kept the
+whitespace around each paragraph). Those instructions contain the answers, so a release whose
 note text still holds that paragraph is refused.
 """
 
@@ -19,7 +21,7 @@ from clue.data.recipes.readers import _read_errors, index_csv, json_document, js
 from clue.errors import InputError
 
 TASK = "medisumqa"
-VERSION = "1"
+VERSION = "2"                     # 2: paragraphs stripped before joining, as the original
 SOURCES = ("medisumqa",)          # the discharge notes are needed only when the release lacks the text
 OPTIONAL_SOURCES = ("discharge",)
 
@@ -33,12 +35,17 @@ def _is_instructions(paragraph: str) -> bool:
     return paragraph.lower().startswith("discharge instructions")
 
 
+def paragraphs(note: str) -> list[str]:
+    """The note split on two or more blank-ish lines, each paragraph stripped (as the original)."""
+    return [p.strip() for p in PARAGRAPH_BREAK.split(note)]
+
+
 def remove_discharge_instructions(note: str) -> str:
-    return "\n\n".join(p for p in PARAGRAPH_BREAK.split(note) if not _is_instructions(p))
+    return "\n\n".join(p for p in paragraphs(note) if not _is_instructions(p))
 
 
 def has_discharge_instructions(note: str) -> bool:
-    return any(_is_instructions(p) for p in PARAGRAPH_BREAK.split(note))
+    return any(_is_instructions(p) for p in paragraphs(note))
 
 
 def _load_records(path: Path) -> list[tuple[str, dict]]:
