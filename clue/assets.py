@@ -132,6 +132,9 @@ def read_record(root: Path) -> dict:
     if not path.exists():
         return {"files": {}, "optional_absent": {}}
     record = read_json(path)
+    if not isinstance(record, dict) or not all(isinstance(record.get(k, {}), dict) for k in ("files", "optional_absent")):
+        raise InputError(f"{path}: expected an object with 'files' and 'optional_absent' objects (written by "
+                         f"`clue assets fetch`); move it away and run `clue assets fetch` to record the hashes again")
     record.setdefault("files", {})
     record.setdefault("optional_absent", {})
     return record

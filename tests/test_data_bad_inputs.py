@@ -74,17 +74,39 @@ def test_synthetic_meqsum_fails_the_pinned_hash(raw, tmp_path):
         build(["meqsum"], raw_dir=raw, out_dir=tmp_path)
 
 
-def test_hashes_are_cached_by_size_and_mtime(raw, tmp_path, monkeypatch):
+def test_build_rehashes_and_status_reuses_the_cache_only_while_ctime_and_inode_hold(raw, tmp_path, monkeypatch):
     calls = []
     real = build_module.sha256_file
     monkeypatch.setattr(build_module, "sha256_file", lambda p: calls.append(p) or real(p))
-    build(["mednli"], raw_dir=raw, out_dir=tmp_path)
-    build(["mednli"], raw_dir=raw, out_dir=tmp_path)
-    assert len(calls) == 1
+    monkeypatch.setattr(build_module, "RACY_S", 0.0)
     target = raw / "mednli/1.0.0/mli_test_v1.jsonl"
-    os.utime(target, ns=(1, 1))
     build(["mednli"], raw_dir=raw, out_dir=tmp_path)
-    assert len(calls) == 2
+    build(["mednli"], raw_dir=raw, out_dir=tmp_path)
+    assert calls == [target, target]                      # a build reads every input it vouches for
+    assert build_module.cached_sha256(target, raw) == real(target) and len(calls) == 2   # status: from the cache
+    stat = target.stat()
+    os.utime(target, ns=(stat.st_atime_ns, stat.st_mtime_ns))   # same size and mtime, but ctime moves
+    build_module.cached_sha256(target, raw)
+    assert len(calls) == 3
+
+
+def test_edit_with_size_and_mtime_kept_never_builds_as_verified(raw, tmp_path):
+    """Issue 11, item 1: the edit `touch -r` hides from a (size, mtime) cache."""
+    target = raw / "mednli/1.0.0/mli_test_v1.jsonl"
+    build(["mednli"], raw_dir=raw, out_dir=tmp_path / "data")        # fills the hash cache
+    before = {p.name: p.read_bytes() for p in (tmp_path / "data/mednli").iterdir()}
+    stat = target.stat()
+    data = target.read_bytes()
+    at = data.index(b'"sentence1"') + len(b'"sentence1": "') + 1      # a letter inside the first premise
+    target.write_bytes(data[:at] + (b"X" if data[at:at + 1] != b"X" else b"Y") + data[at + 1:])
+    os.utime(target, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert target.stat().st_size == stat.st_size and target.stat().st_mtime_ns == stat.st_mtime_ns
+    with pytest.raises(ChecksumError, match="sha256 mismatch"):
+        build(["mednli"], raw_dir=raw, out_dir=tmp_path / "data")
+    assert {p.name: p.read_bytes() for p in (tmp_path / "data/mednli").iterdir()} == before
+    build(["mednli"], raw_dir=raw, out_dir=tmp_path / "data", allow_unverified=True)
+    entry = json.loads((tmp_path / "data/mednli/manifest.json").read_text())["inputs"]["mednli_test"]
+    assert entry["verified"] is False and entry["sha256"] == build_module.sha256_file(target)
 
 
 def test_renamed_columns_list_expected_and_found(tmp_path):

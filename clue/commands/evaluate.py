@@ -43,13 +43,17 @@ PATH = click.Path(path_type=str)
                    "are shown as missing, never as 0).")
 @click.option("--assets-dir", type=PATH, help="Metric assets (BERTScore models, UMLS linker); see `clue assets`.")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Progress bars on stderr.")
+@click.option("--allow-modified-protocol", is_flag=True,
+              help="Evaluate even if protocol/<name>.json's prompts differ from the upstream files they were fetched "
+                   "from (refused otherwise); the run manifest records it.")
 def evaluate(model, revision, backend, dtype, device, protocol, protocol_dir, data_dir, results_dir, run_name, tasks,
-             limit, batch_size, seed, greedy, chat_layout, metrics, assets_dir, progress):
+             limit, batch_size, seed, greedy, chat_layout, metrics, assets_dir, progress, allow_modified_protocol):
     """Evaluate a model on the CLUE tasks and write results/<run>/<model>/<task>/{predictions.jsonl,scores.json}
     and results/<run>/manifest.json.
 
     Every completion is stored (results/<run>/store.sqlite) as it is generated: run the same command
-    again after an interruption and only the missing completions are generated.
+    again after an interruption and only the missing completions are generated. One process at a
+    time per run: a second `clue evaluate` on a run in use stops at once (exit status 75).
 
     \b
     Examples:
@@ -63,7 +67,7 @@ def evaluate(model, revision, backend, dtype, device, protocol, protocol_dir, da
         model=model, backend=backend, revision=revision, dtype=dtype, device=device, protocol=protocol,
         protocol_dir=protocol_dir, data_dir=data_dir, results_dir=results_dir, run=run_name, tasks=tasks,
         limit=limit, batch_size=batch_size, seed=seed, greedy=greedy, chat_layout=chat_layout, metrics=metrics,
-        assets_dir=assets_dir, progress=progress))
+        assets_dir=assets_dir, progress=progress, allow_modified_protocol=allow_modified_protocol))
     click.echo(summary_table(outcome))
 
 
