@@ -84,7 +84,7 @@ def _check_fields(path: Path, name: str, task_id: str, entry) -> None:
                          f"found {type(entry).__name__}; re-run `clue protocol fetch --protocol {name}`")
     for field in REQUIRED_LONGHEALTH if task_id == "longhealth" else REQUIRED:
         if not isinstance(entry.get(field), str):
-            found = "missing" if field not in entry else f"a {type(entry[field]).__name__}"
+            found = "missing" if field not in entry else f"of type {type(entry[field]).__name__}"
             raise InputError(f"{path}: task {task_id!r}: field {field!r} is {found}, expected text; "
                              f"re-run `clue protocol fetch --protocol {name}`")
     limit = entry.get("max_new_tokens")
