@@ -394,6 +394,7 @@ def _resum(ws: Path, rel: str) -> None:
 
 
 def _keep_size_and_mtime_edit(ws: Path) -> None:
+    build(["mednli"], raw_dir=ws / "raw", out_dir=ws / "data")    # hashes the file at this path first
     target = ws / MEDNLI
     stat, data = target.stat(), target.read_bytes()
     at = data.index(b'"sentence1"') + len(b'"sentence1": "') + 1
