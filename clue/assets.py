@@ -416,6 +416,7 @@ def _package_check(module: str) -> tuple[bool, str]:
 def doctor(assets_dir=None, lock=None, progress: bool = False) -> list[MetricReadiness]:
     """Which metrics can run here, offline: packages importable, assets present and verified."""
     root, lock = _resolve(assets_dir, lock)
+    read_record(root)   # a corrupt record is reported before the slow package imports below
     report = [
         MetricReadiness("accuracy", True, "nothing", "MedNLI rule: pure Python"),
         MetricReadiness("longhealth", True, "nothing", "choice parsing: pure Python"),

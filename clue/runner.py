@@ -289,6 +289,9 @@ def _task_summary(scores: dict) -> dict:
 def _write_manifest(run_dir: Path, model_key: str, entry: dict, common: dict) -> None:
     path = run_dir / "manifest.json"
     manifest = read_json(path) if path.exists() else {"manifest_version": MANIFEST_VERSION, "models": {}}
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("models", {}), dict):
+        raise InputError(f"{path}: expected an object with a 'models' object (written by `clue evaluate`); "
+                         "move it away to start the run's record afresh")
     manifest.update(common)
     manifest.setdefault("models", {})[model_key] = entry
     import json

@@ -592,6 +592,8 @@ CASES = [
          ("DIFFERS", "prompts_sha256.mednli", "cells differ")),
     Case("run manifest holding []", _w("results/r/manifest.json=b'[]'"), SCORE_ARGS, 1,
          ("manifest.json", "expected an object with a 'models' object")),
+    Case("run manifest holding [] (evaluate)", _w("results/r/manifest.json=b'[]'"), ["evaluate", *RUN_ARGS], 1,
+         ("manifest.json", "expected an object with a 'models' object")),
     Case("run manifest not UTF-8", _w("results/r/manifest.json=b'{\"models\\xff\": 1}'"), SCORE_ARGS, 1,
          ("manifest.json", "line 1", "not UTF-8")),
     # --- metric assets: `clue doctor`, `clue assets verify`

@@ -259,12 +259,12 @@ def check_inputs(run_dir: Path, report: VerifyReport, data_dir=None, protocol_di
     except ImportError:
         return False
     manifest_path = run_dir / "manifest.json"
-    manifest = read_json(manifest_path)
+    manifest = read_json(manifest_path) if manifest_path.is_file() else {}
     models = manifest.get("models") if isinstance(manifest, dict) else None
-    if not isinstance(models, dict):
-        raise InputError(f"{manifest_path}: expected an object with a 'models' object (written by `clue evaluate`)")
     found = False
-    for model_key, entry in models.items():
+    for model_key, entry in (models.items() if isinstance(models, dict) else ()):
+        if not isinstance(entry, dict):
+            continue
         options = entry.get("options") or {}
         folder = Path(data_dir or options.get("data_dir") or "data")
         for task_id in changed_datasets(entry, folder):
