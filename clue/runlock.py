@@ -49,8 +49,8 @@ class RunLock:
         except BlockingIOError:
             holder = _holder(fd)
             os.close(fd)
-            raise RunInUse(f"{folder}: the run is in use by {holder}; wait for it to finish (it resumes "
-                           "nothing twice), or choose another --run") from None
+            raise RunInUse(f"{folder}: the run is in use by {holder}; wait for it to finish and run the command "
+                           "again (only what is missing is generated), or choose another --run") from None
         except BaseException:
             os.close(fd)
             raise
