@@ -135,6 +135,9 @@ def read_record(root: Path) -> dict:
     if not path.exists():
         return {"files": {}, "optional_absent": {}}
     record = read_json(path)
+    if not isinstance(record, dict) or not all(isinstance(record.get(k, {}), dict) for k in ("files", "optional_absent")):
+        raise InputError(f"{path}: expected an object with 'files' and 'optional_absent' objects (written by "
+                         f"`clue assets fetch`); move it away and run `clue assets fetch` to record the hashes again")
     record.setdefault("files", {})
     record.setdefault("optional_absent", {})
     return record
@@ -453,6 +456,7 @@ def _package_check(module: str) -> tuple[bool, str]:
 def doctor(assets_dir=None, lock=None, progress: bool = False) -> list[MetricReadiness]:
     """Which metrics can run here, offline: packages importable, assets present and verified."""
     root, lock = _resolve(assets_dir, lock)
+    read_record(root)   # a corrupt record is reported before the slow package imports below
     report = [
         MetricReadiness("accuracy", True, "nothing", "MedNLI rule: pure Python"),
         MetricReadiness("longhealth", True, "nothing", "choice parsing: pure Python"),

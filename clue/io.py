@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
@@ -26,6 +27,42 @@ def sha256_text(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+def os_error_message(path: str | os.PathLike, exc: OSError, expected: str = "a file") -> str:
+    """One line naming ``path`` and what was expected, for an OSError met while opening it."""
+    if isinstance(exc, FileNotFoundError):
+        if os.path.islink(path):
+            return f"{path}: a symbolic link to {os.readlink(path)}, which does not exist (expected {expected})"
+        return f"{path}: file not found (expected {expected})"
+    if isinstance(exc, IsADirectoryError):
+        return f"{path}: is a folder, expected {expected}"
+    if isinstance(exc, NotADirectoryError):
+        return f"{path}: a part of this path is a file, not a folder (expected {expected})"
+    if exc.errno == errno.ELOOP:
+        return f"{path}: symbolic link loop (the link points back at itself); expected {expected}"
+    if isinstance(exc, PermissionError):
+        return f"{path}: permission denied (expected {expected} readable by this user)"
+    return f"{path}: cannot be read ({exc.strerror or exc}); expected {expected}"
+
+
+def unicode_error_message(path: str | os.PathLike, data: bytes, exc: UnicodeDecodeError, what: str = "UTF-8 text") -> str:
+    """One line naming the line and byte of the first byte of ``data`` that is not UTF-8."""
+    line = data.count(b"\n", 0, exc.start) + 1
+    return f"{path}: line {line}: not {what} (byte 0x{data[exc.start]:02x} at offset {exc.start}: {exc.reason})"
+
+
+def read_text(path: str | os.PathLike, expected: str = "a UTF-8 text file") -> str:
+    """The text of a small UTF-8 file; every failure is an InputError naming the file (and line)."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise InputError(os_error_message(path, exc, expected)) from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(unicode_error_message(path, data, exc)) from None
+
+
 @contextlib.contextmanager
 def atomic_write(path: str | os.PathLike, mode: str = "w", encoding: str | None = "utf-8") -> Iterator[IO]:
     """Write to a temporary file beside ``path`` and rename it into place only on success.
@@ -34,7 +71,9 @@ def atomic_write(path: str | os.PathLike, mode: str = "w", encoding: str | None 
     previous ``path`` untouched.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_folder(path.parent)
+    if path.is_dir():
+        raise InputError(f"{path}: is a folder, expected a file the kit can write (move the folder away)")
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     if "b" in mode:
         encoding = None
@@ -50,6 +89,17 @@ def atomic_write(path: str | os.PathLike, mode: str = "w", encoding: str | None 
         raise
 
 
+def make_folder(folder: str | os.PathLike) -> Path:
+    """``mkdir -p``; a file standing where a folder is needed is an InputError naming it."""
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        blocking = next((p for p in (folder, *folder.parents) if p.exists() and not p.is_dir()), folder)
+        raise InputError(f"{blocking}: is a file, expected a folder (needed for {folder}); move the file away") from None
+    return folder
+
+
 def write_json(path: str | os.PathLike, obj: Any) -> None:
     with atomic_write(path) as handle:
         json.dump(obj, handle, indent=2, sort_keys=False, ensure_ascii=False)
@@ -59,10 +109,7 @@ def write_json(path: str | os.PathLike, obj: Any) -> None:
 def read_json(path: str | os.PathLike) -> Any:
     path = Path(path)
     try:
-        with open(path, encoding="utf-8") as handle:
-            return json.load(handle)
-    except FileNotFoundError:
-        raise InputError(f"{path}: file not found") from None
+        return json.loads(read_text(path, "a JSON file"))
     except json.JSONDecodeError as exc:
         raise InputError(f"{path}: invalid JSON at line {exc.lineno}: {exc.msg}") from None
 
@@ -100,11 +147,21 @@ def read_jsonl_numbered(path: str | os.PathLike) -> Iterator[tuple[int, dict]]:
     """(line number, object) for each record of a JSON-lines file."""
     path = Path(path)
     try:
-        handle = open(path, encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError(f"{path}: file not found") from None
+        handle = open(path, "rb")
+    except OSError as exc:
+        raise InputError(os_error_message(path, exc, "a JSON-lines file")) from None
     with handle:
-        yield from parse_jsonl(path, handle)
+        yield from parse_jsonl(path, _utf8_lines(path, handle))
+
+
+def _utf8_lines(path: Path, handle) -> Iterator[str]:
+    """The lines of a binary handle decoded as UTF-8; a bad byte is an InputError naming its line."""
+    for number, raw in enumerate(handle, start=1):
+        try:
+            yield raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise InputError(f"{path}: line {number}: not UTF-8 text (byte 0x{raw[exc.start]:02x} at column "
+                             f"{exc.start + 1}: {exc.reason})") from None
 
 
 def read_jsonl(path: str | os.PathLike) -> Iterator[dict]:

@@ -74,6 +74,7 @@ class EvalOptions:
     retry_base: float = 0.5             # first backoff wait in seconds (doubled per retry); library only
     model_family: str = "auto"          # auto (the original's name rule) | llama3 | phi | llama3+phi | none
     overlong: str = "truncate-left"     # prompts over the model's limit: truncate-left (labelled) | error
+    allow_modified_protocol: bool = False  # evaluate with prompts that differ from the upstream files (recorded)
 
 
 @dataclass
@@ -386,6 +387,9 @@ def _task_summary(scores: dict) -> dict:
 def _write_manifest(run_dir: Path, model_key: str, entry: dict, common: dict) -> None:
     path = run_dir / "manifest.json"
     manifest = read_json(path) if path.exists() else {"manifest_version": MANIFEST_VERSION, "models": {}}
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("models", {}), dict):
+        raise InputError(f"{path}: expected an object with a 'models' object (written by `clue evaluate`); "
+                         "move it away to start the run's record afresh")
     manifest.update(common)
     manifest.setdefault("models", {})[model_key] = entry
     import json
@@ -401,7 +405,16 @@ def evaluate(options: EvalOptions, resources=None) -> RunOutcome:
 
     ``resources``: a ready :class:`clue.metrics.resources.MetricResources` (tests and the demo pass
     tiny stand-ins); by default one is made from ``options.metrics`` and ``options.assets_dir``.
+    The run folder is held (:mod:`clue.runlock`) from before the model is loaded to the manifest's
+    last write; a second process on the same run stops with :class:`clue.runlock.RunInUse`.
     """
+    from clue.runlock import RunLock
+
+    with RunLock() as lock:
+        return _evaluate(options, resources, lock)
+
+
+def _evaluate(options: EvalOptions, resources, lock) -> RunOutcome:
     started = time.perf_counter()
     timings: dict = {}
     tasks = parse_tasks(options.tasks)     # cheap argument checks first
@@ -413,11 +426,13 @@ def evaluate(options: EvalOptions, resources=None) -> RunOutcome:
 
     resolve_family(options.model, options.model_family)    # a bad --model-family fails before the model loads
     protocol = _load_protocol(options.protocol, options.protocol_dir)
+    _check_protocol(protocol, options.allow_modified_protocol)
     data_dir = Path(options.data_dir or default_data_dir())
     from clue.tasks import get_task
 
     modules = {t.id: get_task(t.id) for t in tasks}
     records = {t.id: modules[t.id].load_records(data_dir) for t in tasks}   # fail before loading a model
+    lock.hold(_run_dir(options, protocol), "clue evaluate")   # a second process on the run stops here
 
     endpoint_scope = _check_endpoint(options, tasks)     # before any connection is made
     if resources is None:   # before the model: a missing asset should not cost a model download
@@ -500,7 +515,21 @@ def _evaluate_with(options: EvalOptions, backend, resources, protocol, data_dir:
 def score_run(run_dir: str | os.PathLike, *, metrics: str | None = None, assets_dir: str | None = None,
               data_dir: str | None = None, protocol_dir: str | None = None, model: str | None = None,
               progress: bool = False, resources=None) -> RunOutcome:
-    """Re-score a run from its stored completions; no model weights are loaded, nothing is generated."""
+    """Re-score a run from its stored completions; no model weights are loaded, nothing is generated.
+
+    Refuses a test set or a protocol whose prompts changed since the run (they would score other
+    prompts than the ones the completions answered). Holds the run folder like ``evaluate``.
+    """
+    from clue.runlock import RunLock
+
+    with RunLock() as lock:
+        if (Path(run_dir) / "manifest.json").exists():
+            lock.hold(run_dir, "clue score")
+        return _score_run(run_dir, metrics=metrics, assets_dir=assets_dir, data_dir=data_dir,
+                          protocol_dir=protocol_dir, model=model, progress=progress, resources=resources)
+
+
+def _score_run(run_dir, *, metrics, assets_dir, data_dir, protocol_dir, model, progress, resources) -> RunOutcome:
     run_dir = Path(run_dir)
     manifest_path = run_dir / "manifest.json"
     if not manifest_path.exists():
@@ -508,6 +537,8 @@ def score_run(run_dir: str | os.PathLike, *, metrics: str | None = None, assets_
     if not (run_dir / "store.sqlite").exists():
         raise InputError(f"{run_dir / 'store.sqlite'}: not found; the run's completions are missing")
     manifest = read_json(manifest_path)
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("models") or {}, dict):
+        raise InputError(f"{manifest_path}: expected an object with a 'models' object (written by `clue evaluate`)")
     entries = manifest.get("models") or {}
     if model is not None:
         entries = {k: v for k, v in entries.items() if model in (k, v.get("options", {}).get("model"))}
@@ -529,6 +560,10 @@ def score_run(run_dir: str | os.PathLike, *, metrics: str | None = None, assets_
             options.data_dir = data_dir or recorded.get("data_dir")
             options.protocol_dir = protocol_dir or recorded.get("protocol_dir")
             protocol = _load_protocol(options.protocol, options.protocol_dir)
+            changed = changed_prompts(entry, protocol)
+            if changed:
+                raise InputError(f"{protocol.path}: the prompts of {', '.join(changed)} are not the ones this run used "
+                                 f"(sha256 recorded in {manifest_path}); restore that protocol file or evaluate anew")
             resolved = entry["identity"].get("revision")
             hub = options.revision is not None or not Path(options.model).expanduser().is_dir()
             if options.model != "baseline":
@@ -571,6 +606,46 @@ def score_run(run_dir: str | os.PathLike, *, metrics: str | None = None, assets_
     return RunOutcome(run_dir, last_dir, outcomes, {"total_s": time.perf_counter() - started})
 
 
+# ------------------------------------------------------------------------- run folder, protocol integrity
+
+def _run_dir(options: EvalOptions, protocol) -> Path:
+    return Path(options.results_dir or default_results_dir()) / (options.run or default_run_name(protocol.name))
+
+
+def _check_protocol(protocol, allow_modified: bool) -> None:
+    """Refuse prompts that differ from the upstream files unless allowed (the manifest records both)."""
+    if getattr(protocol, "modified", False):
+        if not allow_modified:
+            raise InputError(f"{protocol.path}: the prompts differ from the upstream files they were fetched from "
+                             f"({protocol.check['reason']}); run `clue protocol fetch --protocol {protocol.name}` "
+                             "again, or pass --allow-modified-protocol to evaluate with them (recorded in the manifest)")
+        _log(f"WARNING {protocol.path}: modified protocol used (--allow-modified-protocol): {protocol.check['reason']}")
+
+
+def prompts_used(protocol, task_ids: list[str]) -> dict[str, str]:
+    """{task: sha256 of the prompt constants the run used}; recorded in the run manifest."""
+    if not hasattr(protocol, "prompts_sha256"):
+        return {}
+    return {task_id: protocol.prompts_sha256(task_id) for task_id in task_ids}
+
+
+def changed_prompts(entry: dict, protocol) -> list[str]:
+    """Tasks of a manifest entry whose recorded prompt hash differs from ``protocol``'s now."""
+    recorded = entry.get("prompts_sha256") or {}
+    now = prompts_used(protocol, [t for t in entry.get("task_ids", []) if t in recorded])
+    return [t for t, digest in now.items() if digest != recorded[t]]
+
+
+def changed_datasets(entry: dict, data_dir: Path) -> list[str]:
+    """Tasks of a manifest entry whose test.jsonl differs from the one the run used."""
+    changed = []
+    for task_id in entry.get("task_ids", []):
+        recorded = (entry.get("datasets") or {}).get(task_id, {}).get("sha256")
+        if recorded and dataset_fingerprint(data_dir, task_id)["sha256"] != recorded:
+            changed.append(task_id)
+    return changed
+
+
 # ------------------------------------------------------------------------- manifest parts
 
 def _now() -> str:
@@ -609,6 +684,8 @@ def _manifest_entry(options: EvalOptions, backend, info: ModelInfo, ctx: EvalCon
         "greedy": options.greedy if options.greedy is not None else protocol.settings.greedy,
         "task_ids": task_ids,
         "datasets": {task_id: dataset_fingerprint(data_dir, task_id) for task_id in task_ids},
+        "prompts_sha256": prompts_used(protocol, task_ids),
+        "protocol_modified": bool(getattr(protocol, "modified", False)),
         "started_at": _now(),
     }
 

@@ -410,3 +410,32 @@ def test_fetched_files_build(tmp_path, server):
     for task in ("mednli", "longhealth"):
         manifest = json.loads((tmp_path / "data" / task / "manifest.json").read_text())
         assert manifest["inputs"] and all(entry["verified"] for entry in manifest["inputs"].values())
+
+
+def test_after_a_refusal_each_later_source_names_its_own_url(tmp_path, server, registry, monkeypatch):
+    """Issue 11: after one 401, the next PhysioNet source's message cited the first project's SHA256SUMS.txt."""
+    monkeypatch.setenv("PHYSIONET_PASSWORD", "wrong-password-xyz")
+    results, _ = run(tmp_path / "raw", registry, sources=["notes", "qa"])
+    first, second = results["notes"].note, results["qa"].note
+    assert "notes-proj/2.2/SHA256SUMS.txt: PhysioNet refused the download (HTTP 401)" in first
+    assert second.startswith(f"{server.base}/physionet/qa-proj/1.0.0/SHA256SUMS.txt: not requested")
+    assert "notes-proj/2.2/SHA256SUMS.txt" in second and "refused the same credentials" in second
+    assert "wrong-password-xyz" not in first + second and "\n" not in second
+    assert [p for p, _ in server.requests if p.startswith("/physionet/")] == ["/physionet/notes-proj/2.2/SHA256SUMS.txt"]
+
+
+@pytest.mark.parametrize("junk", [b"<html><body>Please log in</body></html>\n", b""])
+def test_a_junk_checksums_file_served_with_200_is_not_kept(tmp_path, server, registry, junk):
+    server.files["/physionet/notes-proj/2.2/SHA256SUMS.txt"] = junk
+    raw = tmp_path / "raw"
+    results, _ = run(raw, registry, sources=["notes"])
+    assert results["notes"].status == "failed"
+    note = results["notes"].note
+    assert note.startswith(f"{server.base}/physionet/notes-proj/2.2/SHA256SUMS.txt: the server's answer is not a "
+                           "SHA256SUMS.txt") and "not kept" in note
+    assert not (raw / "notes-proj/2.2/SHA256SUMS.txt").exists()
+    assert [p.name for p in raw.rglob("*") if p.is_file() and p.name != "fetch-record.json"] == []
+    # once the server is fixed, the next run fetches and verifies normally
+    server.files["/physionet/notes-proj/2.2/SHA256SUMS.txt"] = f"{sha(NOTES)}  note/discharge.csv.gz\n".encode()
+    results, _ = run(raw, registry, sources=["notes"])
+    assert results["notes"].verified

@@ -77,15 +77,19 @@ BACKEND_HELP = " ".join(f"{spec.name}: {spec.summary}." for spec in BACKENDS.val
                    "are shown as missing, never as 0).")
 @click.option("--assets-dir", type=PATH, help="Metric assets (BERTScore models, UMLS linker); see `clue assets`.")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Progress bars on stderr.")
+@click.option("--allow-modified-protocol", is_flag=True,
+              help="Evaluate even if protocol/<name>.json's prompts differ from the upstream files they were fetched "
+                   "from (refused otherwise); the run manifest records it.")
 def evaluate(model, revision, backend, model_args, base_url, api, served_model, concurrency, api_key_env,
              request_timeout, max_retries, engine_command, engine_timeout, allow_remote_endpoint, dtype, device,
              protocol, protocol_dir, data_dir, results_dir, run_name, tasks, limit, batch_size, seed, greedy,
-             chat_layout, model_family, overlong, metrics, assets_dir, progress):
+             chat_layout, model_family, overlong, metrics, assets_dir, progress, allow_modified_protocol):
     """Evaluate a model on the CLUE tasks and write results/<run>/<model>/<task>/{predictions.jsonl,scores.json}
     and results/<run>/manifest.json.
 
     Every completion is stored (results/<run>/store.sqlite) as it is generated: run the same command
-    again after an interruption and only the missing completions are generated.
+    again after an interruption and only the missing completions are generated. One process at a
+    time per run: a second `clue evaluate` on a run in use stops at once (exit status 75).
 
     \b
     Examples:
@@ -105,7 +109,7 @@ def evaluate(model, revision, backend, model_args, base_url, api, served_model, 
         model_args=list(model_args), base_url=base_url, api=api,
         served_model=served_model, concurrency=concurrency, api_key_env=api_key_env, request_timeout=request_timeout,
         max_retries=max_retries, engine_command=engine_command, engine_timeout=engine_timeout,
-        allow_remote_endpoint=allow_remote_endpoint))
+        allow_remote_endpoint=allow_remote_endpoint, allow_modified_protocol=allow_modified_protocol))
     click.echo(summary_table(outcome))
 
 

@@ -15,15 +15,17 @@ import datetime as _dt
 import hashlib
 import json
 import signal
+import sys
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from clue import __version__
 from clue.data.recipes import recipe
 from clue.data.sources import Source, load_registry
-from clue.errors import ChecksumError, InputError, NotReadyError
-from clue.io import atomic_write, dumps_jsonl, read_json, sha256_file, write_json
+from clue.errors import ChecksumError, ClueError, InputError, NotReadyError
+from clue.io import atomic_write, dumps_jsonl, os_error_message, read_json, read_text, sha256_file, write_json
 from clue.paths import data_dir, raw_dir as default_raw_dir
 from clue.taskinfo import TASK_IDS, task_info
 
@@ -32,26 +34,63 @@ SUMS_FILE = "SHA256SUMS.txt"
 
 
 # ------------------------------------------------------------------------------------------
-# hashes: cached by (path, size, mtime) in raw_dir/.clue-hashes.json
+# hashes: a build always reads the file; raw_dir/.clue-hashes.json only spares `clue data status`
 # ------------------------------------------------------------------------------------------
+#
+# The cache is keyed on (size, mtime_ns, ctime_ns, inode, device). mtime can be set back by anyone
+# (`touch -r`, os.utime), but any write or utime moves ctime to "now", which user space cannot set;
+# a copy or an atomic replace changes the inode. A hash is cached only when the stat before and
+# after hashing agree and ctime is older than RACY_S (a write within the same clock tick as the
+# hashing could otherwise keep every key field). A build does not trust even that: it re-hashes
+# every input it reads (about 1.3-1.7 s per GB here), so a built manifest's sha256 and "verified"
+# are always of the bytes on disk at build time.
 
-def cached_sha256(path: Path, raw_dir: Path) -> str:
-    """sha256 of ``path``, remembered in ``raw_dir/.clue-hashes.json`` while size and mtime stay."""
+RACY_S = 2.0
+
+
+def _stat_key(stat) -> dict:
+    return {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "ctime_ns": stat.st_ctime_ns,
+            "inode": stat.st_ino, "device": stat.st_dev}
+
+
+def _read_hash_cache(cache_path: Path) -> dict:
+    """The cache's entries; a corrupt cache is rebuilt (with a warning) rather than blocking anything."""
+    if not (cache_path.exists() or cache_path.is_symlink()):
+        return {}
+    problem = None
+    try:
+        cache = read_json(cache_path)
+    except InputError as exc:
+        cache, problem = {}, str(exc)
+    if not problem and not (isinstance(cache, dict) and all(isinstance(v, dict) for v in cache.values())):
+        cache, problem = {}, f"{cache_path}: expected an object {{path: {{size, mtime_ns, …, sha256}}}}"
+    if problem:
+        print(f"warning: {problem}; the kit's hash cache is ignored and rebuilt", file=sys.stderr, flush=True)
+        return {}
+    return cache
+
+
+def cached_sha256(path: Path, raw_dir: Path, reuse: bool = True) -> str:
+    """sha256 of ``path``; with ``reuse``, the cached value while no stat field an edit changes has changed.
+
+    The hash is recorded in ``raw_dir/.clue-hashes.json`` either way. OSError (a folder, a symlink
+    loop, no permission) is left to the caller, which knows what the file was expected to be.
+    """
     path = Path(path)
-    stat = path.stat()
+    before = path.stat()
     cache_path = Path(raw_dir) / HASH_CACHE
     key = str(path.resolve())
-    try:
-        cache = read_json(cache_path) if cache_path.exists() else {}
-    except InputError:
-        cache = {}
+    cache = _read_hash_cache(cache_path)
     entry = cache.get(key)
-    if isinstance(entry, dict) and entry.get("size") == stat.st_size and entry.get("mtime_ns") == stat.st_mtime_ns:
+    if reuse and isinstance(entry, dict) and isinstance(entry.get("sha256"), str) \
+            and {k: entry.get(k) for k in _stat_key(before)} == _stat_key(before):
         return entry["sha256"]
     digest = sha256_file(path)
-    cache[key] = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "sha256": digest}
-    with contextlib.suppress(OSError):
-        write_json(cache_path, cache)
+    after = path.stat()
+    if _stat_key(before) == _stat_key(after) and time.time() - after.st_ctime > RACY_S:
+        cache[key] = {**_stat_key(after), "sha256": digest}
+        with contextlib.suppress(OSError, ClueError):
+            write_json(cache_path, cache)
     return digest
 
 
@@ -66,7 +105,7 @@ def _project_root(source: Source, path: Path) -> Path | None:
 def read_sums(sums: Path) -> dict[str, str]:
     """``SHA256SUMS.txt`` lines ``<hex> <path>`` (``*path`` and ``./path`` accepted) -> {path: hex}."""
     found = {}
-    for number, line in enumerate(sums.read_text(encoding="utf-8").splitlines(), start=1):
+    for number, line in enumerate(read_text(sums, f"a {SUMS_FILE} file").splitlines(), start=1):
         if not line.strip():
             continue
         parts = line.split(None, 1)
@@ -83,8 +122,8 @@ def expected_sha256(source: Source, path: Path) -> tuple[str | None, str]:
         return source.sha256, "the source registry"
     if source.trust_on_first_use:
         record = Path(str(path) + ".sha256")
-        if record.exists():
-            text = record.read_text(encoding="utf-8").split()
+        if record.exists() or record.is_symlink():
+            text = read_text(record, "the sha256 recorded at first download").split()
             if text and len(text[0]) == 64:
                 return text[0].lower(), f"{record.name} (recorded at first download)"
         return None, f"no {record.name} (written by `clue data fetch` at first download)"
@@ -92,7 +131,7 @@ def expected_sha256(source: Source, path: Path) -> tuple[str | None, str]:
     if root is None:
         return None, f"the file is not under a {source.project}/{source.version}/ folder, so no {SUMS_FILE} applies"
     sums = root / SUMS_FILE
-    if not sums.exists():
+    if not (sums.exists() or sums.is_symlink()):
         return None, f"no {sums} (download it from {source.checksums})"
     relative = path.relative_to(root).as_posix()
     listed = read_sums(sums)
@@ -126,7 +165,10 @@ class Inputs:
     def verified(self, name: str, path: Path) -> Path:
         """Check ``path`` (a file of source ``name``) against its expected sha256."""
         source = self.source(name)
-        actual = cached_sha256(path, self.raw_dir)
+        try:
+            actual = cached_sha256(path, self.raw_dir, reuse=False)   # a build reads what it verifies
+        except OSError as exc:
+            raise InputError(os_error_message(path, exc, f"the {name} file ({source.path})")) from None
         expected, origin = expected_sha256(source, path)
         entry = {"path": _display(path, self.raw_dir), "sha256": actual, "verified": expected == actual}
         if expected is None:
@@ -172,7 +214,9 @@ def write_outputs(task: str, module, records: list[dict], inputs: Inputs, out_di
                   params: dict | None = None) -> BuildResult:
     """Write test.jsonl and manifest.json of one task; both appear together or not at all."""
     if not records:
-        raise InputError(f"{task}: the recipe produced no records")
+        read = [str(Path(e["path"]) if Path(e["path"]).is_absolute() else inputs.raw_dir / e["path"])
+                for e in inputs.used.values()]
+        raise InputError(f"{', '.join(read) or task}: no {task} records found in it (expected a non-empty test file)")
     ids = [r["id"] for r in records]
     if len(set(ids)) != len(ids):
         duplicate = next(i for i in ids if ids.count(i) > 1)

@@ -39,7 +39,7 @@ from tqdm import tqdm
 from clue import __version__
 from clue.data.sources import Source, load_registry
 from clue.errors import ChecksumError, ClueError, InputError, NotReadyError
-from clue.io import atomic_write, read_json, write_json
+from clue.io import atomic_write, read_json, read_text, write_json
 
 PHYSIONET_BASE = "https://physionet.org/files/"
 GITHUB_RAW_BASE = "https://raw.githubusercontent.com/"
@@ -295,7 +295,7 @@ def hash_file(path: Path, progress: bool = True) -> str:
 def parse_checksums(path: Path) -> dict[str, str]:
     """``SHA256SUMS.txt`` → ``{relative path: sha256}`` (``sha256sum`` format, ``*`` binary marker allowed)."""
     sums: dict[str, str] = {}
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    for number, line in enumerate(read_text(path, f"a {CHECKSUMS_NAME} file").splitlines(), start=1):
         if not line.strip():
             continue
         parts = line.strip().split(None, 1)
@@ -331,7 +331,14 @@ class _Run:
     auth_error: ClueError | None = None
     checksums: dict[str, dict[str, str]] = field(default_factory=dict)
 
-    def credentials(self) -> Credentials:
+    refusal: str | None = None      # the URL where PhysioNet refused the credentials in this run
+
+    def credentials(self, url: str) -> Credentials:
+        """The credentials to send for ``url``; after a refusal, an error naming ``url`` and the refusal."""
+        if self.refusal is not None:
+            raise CredentialsError(
+                f"{url}: not requested: PhysioNet refused the same credentials earlier in this run (at "
+                f"{self.refusal}); check PHYSIONET_USERNAME/PHYSIONET_PASSWORD or ~/.netrc; {DUA_HINT}")
         if self.auth_error is not None:
             raise self.auth_error
         if self.auth is None:
@@ -344,8 +351,8 @@ class _Run:
 
     def refused(self, exc: ClueError) -> None:
         """After a 401/403 do not keep sending the same credentials."""
-        if isinstance(exc, CredentialsError):
-            self.auth_error = exc
+        if isinstance(exc, CredentialsError) and self.refusal is None and "(HTTP 40" in str(exc):
+            self.refusal = str(exc).split(": ", 1)[0]
 
 
 def select_sources(
@@ -445,7 +452,7 @@ def read_tofu(path: Path) -> str | None:
     marker = tofu_path(path)
     if not marker.exists():
         return None
-    text = marker.read_text(encoding="utf-8").split()
+    text = read_text(marker, "a sha256 record").split()
     if not text or len(text[0]) != 64:
         raise InputError(f"{marker}: expected a sha256 (64 hex digits) on its first line")
     return text[0].lower()
@@ -456,7 +463,7 @@ def read_tofu_commit(path: Path) -> str | None:
     marker = tofu_path(path)
     if not marker.exists():
         return None
-    for line in marker.read_text(encoding="utf-8").splitlines():
+    for line in read_text(marker, "a sha256 record").splitlines():
         parts = line.split()
         if len(parts) == 3 and parts[:2] == ["#", "commit"] and _COMMIT.match(parts[2]):
             return parts[2]
@@ -543,9 +550,20 @@ def _checksums(run: _Run, source: Source) -> dict[str, str]:
     found = next((p for p in (local, mirror) if p.exists()), None)
     if found is None:
         url = physionet_base() + f"{key}/{CHECKSUMS_NAME}"
-        auth = run.credentials()
+        auth = run.credentials(url)
         run.echo(f"{source.project}: downloading {url}")
-        sha, _ = download(url, local, auth=auth, credentialed=True, progress=False)
+        # downloaded beside its place and kept only if it reads as a checksums file (a login page
+        # or an error page served with status 200 must not be taken for one on the next run)
+        incoming = local.with_name(f".{CHECKSUMS_NAME}.incoming")
+        sha, _ = download(url, incoming, auth=auth, credentialed=True, progress=False)
+        try:
+            if not parse_checksums(incoming):
+                raise InputError(f"{incoming}: empty (expected '<sha256>  <file>' lines)")
+        except InputError as exc:
+            incoming.unlink(missing_ok=True)
+            raise DownloadError(f"{url}: the server's answer is not a {CHECKSUMS_NAME} "
+                                f"({str(exc).split(': ', 1)[1]}); not kept") from None
+        os.replace(incoming, local)
         _note(run, source, local, sha, False, url)
         found = local
     sums = parse_checksums(found)
@@ -616,7 +634,7 @@ def _fetch_physionet_file(run: _Run, source: Source, rel: str, alt_names: list[s
         )
     run.echo(f"{label}: downloading {url}")
     actual, verified = download(url, dest, expected_sha256=expected, allow_unverified=run.allow_unverified,
-                                auth=run.credentials(), credentialed=True, progress=run.progress, label=label)
+                                auth=run.credentials(url), credentialed=True, progress=run.progress, label=label)
     if not verified:
         run.echo(f"{label}: WARNING sha256 {actual} not verified (expected {expected}); kept (--allow-unverified)")
     _note(run, source, dest, actual, verified, url, expected=expected)

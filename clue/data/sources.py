@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from clue.errors import InputError, NotReadyError
-from clue.io import read_json
+from clue.io import os_error_message, read_json
 from clue.paths import recipes_dir
 
 
@@ -45,8 +45,9 @@ class Source:
         return found
 
     def locate(self, raw_dir: Path) -> Path | None:
+        """The first candidate that exists; a broken symbolic link counts (reading it names the fault)."""
         for candidate in self.candidates(raw_dir):
-            if candidate.exists():
+            if candidate.exists() or candidate.is_symlink():
                 return candidate
         return None
 
@@ -64,6 +65,13 @@ class Source:
         found = self.locate(raw_dir)
         if found is None:
             raise NotReadyError(self.missing_message(raw_dir))
+        expected = "a folder (the release's files)" if self.is_folder else f"the {self.name} file"
+        try:
+            found.stat()
+        except OSError as exc:   # a symbolic link loop or a link to nothing
+            raise InputError(os_error_message(found, exc, expected)) from None
+        if found.is_dir() and not self.is_folder:
+            raise InputError(f"{found}: is a folder, expected {expected}")
         return found
 
 

@@ -18,8 +18,8 @@ from pathlib import Path
 from clue.data.build import cached_sha256, expected_sha256
 from clue.data.recipes import recipe
 from clue.data.sources import load_registry
-from clue.errors import InputError
-from clue.io import read_json, sha256_file
+from clue.errors import ClueError, InputError
+from clue.io import os_error_message, read_json, sha256_file
 from clue.paths import data_dir, raw_dir as default_raw_dir, recipes_dir
 from clue.taskinfo import TASK_IDS
 
@@ -121,17 +121,23 @@ def status(raw_dir: Path | None = None, out_dir: Path | None = None) -> tuple[li
             sources.append(SourceStatus(source.name, source.tasks, source.path, "missing", provider))
             continue
         files = [found]
-        if found.is_dir():
+        if found.is_dir() and source.is_folder:
             from clue.data.recipes.medisumqa import release_files
 
             files = release_files(found)
         states = []
         for path in files:
-            expected, origin = expected_sha256(source, path)
-            if expected is None:
-                states.append(f"present, unverified ({origin})")
-            else:
-                states.append("verified" if cached_sha256(path, raw_dir) == expected else f"sha256 differs from {origin}")
+            try:
+                expected, origin = expected_sha256(source, path)
+                if expected is None:
+                    states.append(f"present, unverified ({origin})")
+                else:
+                    same = cached_sha256(path, raw_dir) == expected
+                    states.append("verified" if same else f"sha256 differs from {origin}")
+            except OSError as exc:
+                states.append(f"unreadable: {os_error_message(path, exc, f'the {source.name} file')}")
+            except ClueError as exc:
+                states.append(f"unusable: {exc}")
         state = states[0] if len(set(states)) == 1 else "; ".join(states) if states else "present, empty folder"
         sources.append(SourceStatus(source.name, source.tasks, str(found), state, provider))
     sets = []

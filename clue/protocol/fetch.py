@@ -20,7 +20,7 @@ from pathlib import Path
 
 from clue import __version__
 from clue.errors import ChecksumError, InputError
-from clue.io import read_json, write_json
+from clue.io import atomic_write, read_json, write_json
 from clue.paths import PACKAGE_DIR, protocol_dir as default_protocol_dir
 
 PINS_PATH = Path(__file__).with_name("pins.json")
@@ -175,6 +175,7 @@ def fetch_protocol(
 
     files: dict[str, str] = {}
     tasks: dict[str, dict] = {}
+    contents: dict[str, bytes] = {}
     for task_id, relpath in pins["task_files"].items():
         if from_dir is not None:
             origin = str(Path(from_dir) / relpath)
@@ -188,6 +189,7 @@ def fetch_protocol(
         if actual != expected[relpath]:
             raise ChecksumError(f"{origin}: sha256 mismatch: expected {expected[relpath]}, got {actual}")
         files[relpath] = actual
+        contents[relpath] = data
         tasks[task_id] = {"file": relpath, **task_constants(task_id, data, origin)}
 
     document = {
@@ -199,8 +201,25 @@ def fetch_protocol(
         "pins_overridden": overridden,
         "fetched_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "kit_version": __version__,
+        "upstream_copy": copy_dir_name(name),
+        "prompts_sha256": prompts_digest(tasks),
         "tasks": tasks,
     }
     out = Path(protocol_dir or default_protocol_dir()) / f"{name}.json"
+    # the checked upstream files are kept beside the JSON: loading re-reads the prompts from them
+    for relpath, data in contents.items():
+        with atomic_write(out.parent / copy_dir_name(name) / relpath, "wb") as handle:
+            handle.write(data)
     write_json(out, document)
     return out
+
+
+def copy_dir_name(name: str) -> str:
+    """Folder beside ``<name>.json`` holding the checked upstream files (``<name>.upstream/eval/…``)."""
+    return f"{name}.upstream"
+
+
+def prompts_digest(tasks: dict) -> str:
+    """sha256 of the canonical JSON of prompt constants (one task's entry, or the whole ``tasks`` object)."""
+    return hashlib.sha256(json.dumps(tasks, sort_keys=True, ensure_ascii=False,
+                                     separators=(",", ":")).encode("utf-8")).hexdigest()

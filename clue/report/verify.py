@@ -251,6 +251,40 @@ def _expected_cells(table: str, row: ModelScores) -> dict[str, float | None]:
     return {}
 
 
+def check_inputs(run_dir: Path, report: VerifyReport, data_dir=None, protocol_dir=None) -> bool:
+    """Flag each test set and task prompt that differs from what the run recorded; True if any does."""
+    try:
+        from clue.protocol import load_protocol
+        from clue.runner import changed_datasets, changed_prompts
+    except ImportError:
+        return False
+    manifest_path = run_dir / "manifest.json"
+    manifest = read_json(manifest_path) if manifest_path.is_file() else {}
+    models = manifest.get("models") if isinstance(manifest, dict) else None
+    found = False
+    for model_key, entry in (models.items() if isinstance(models, dict) else ()):
+        if not isinstance(entry, dict):
+            continue
+        options = entry.get("options") or {}
+        folder = Path(data_dir or options.get("data_dir") or "data")
+        for task_id in changed_datasets(entry, folder):
+            found = True
+            report.differences.append(Difference(
+                str(folder / task_id / "test.jsonl"), f"{model_key} / datasets.{task_id}.sha256",
+                entry["datasets"][task_id]["sha256"], "a different file (the test set changed since the run)"))
+        try:
+            protocol = load_protocol(options.get("protocol", "paper"), protocol_dir or options.get("protocol_dir"))
+        except ClueError as exc:
+            report.skipped.append(f"prompt check: {exc}")
+            continue
+        for task_id in changed_prompts(entry, protocol):
+            found = True
+            report.differences.append(Difference(
+                str(protocol.path), f"{model_key} / prompts_sha256.{task_id}", entry["prompts_sha256"][task_id],
+                protocol.prompts_sha256(task_id)))
+    return found
+
+
 def verify_run(run: str | Path, *, rescore: bool = True, tables: Path | None = None,
                rescorer: Callable[[Path], object] | None = None, **score_options) -> VerifyReport:
     """Run every check that can run.
@@ -263,6 +297,9 @@ def verify_run(run: str | Path, *, rescore: bool = True, tables: Path | None = N
     report = VerifyReport(run_dir)
     load_run(run_dir)  # fails clearly on a folder that is not a run
     check_aggregates(run_dir, report)
+    if rescore and check_inputs(run_dir, report, score_options.get("data_dir"), score_options.get("protocol_dir")):
+        report.skipped.append("re-scoring: the run's test sets or prompts changed since the run (listed above)")
+        rescore = False
     rescorer = (rescorer or _default_rescorer(**score_options)) if rescore else None
     if rescorer is None:
         report.skipped.append("re-scoring: " + ("--no-rescore" if not rescore else

@@ -29,8 +29,17 @@ def read(path) -> list[dict]:
         texts = patient["texts"]
         if not isinstance(texts, dict) or not texts:
             raise InputError(f"{path}: patient {patient_id}: 'texts' must be a non-empty object of documents")
+        if not isinstance(patient["questions"], list):
+            raise InputError(f"{path}: patient {patient_id}: 'questions' must be a list of question objects")
         for index, question in enumerate(patient["questions"]):
-            require_fields(path, f"patient {patient_id}, question {index}", question, QUESTION_FIELDS)
+            where = f"patient {patient_id}, question {index}"
+            if not isinstance(question, dict):
+                raise InputError(f"{path}: {where}: expected an object with {', '.join(QUESTION_FIELDS)}")
+            require_fields(path, where, question, QUESTION_FIELDS)
+            for name in QUESTION_FIELDS[:-1]:
+                if not isinstance(question[name], str):
+                    raise InputError(f"{path}: {where}: field {name!r} is {str(question[name])[:40]!r} "
+                                     f"({type(question[name]).__name__}), expected text")
             options = [question[f"answer_{letter}"] for letter in "abcde"]
             if question["correct"] not in options:
                 raise InputError(f"{path}: patient {patient_id}, question {index}: 'correct' is none of answer_a..answer_e")

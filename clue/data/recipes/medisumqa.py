@@ -54,7 +54,7 @@ def _load_records(path: Path) -> list[tuple[str, dict]]:
     if name.endswith((".jsonl", ".jsonl.gz")):
         return [(f"line {n}", r) for n, r in json_lines(path)]
     if name.endswith((".csv", ".csv.gz")):
-        with _read_errors(path, "reading"), open_text(path) as handle:
+        with _read_errors(path, "reading", "csv"), open_text(path) as handle:
             return [(f"row {n}", r) for n, r in enumerate(csv.DictReader(handle), start=1)]
     document = json_document(path)
     if isinstance(document, dict):  # {"data": [...]} or similar: the one list inside

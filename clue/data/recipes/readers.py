@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from clue.errors import InputError
-from clue.io import parse_jsonl
+from clue.io import os_error_message, parse_jsonl
 
 GZIP_MAGIC = b"\x1f\x8b"
 
@@ -338,8 +338,12 @@ def open_text(path: Path) -> io.TextIOBase:
 
 
 @contextlib.contextmanager
-def _read_errors(path: Path, where: str):
-    """Translate low-level read failures into one-line InputErrors."""
+def _read_errors(path: Path, where: str, kind: str = "lines"):
+    """Translate low-level read failures into one-line InputErrors.
+
+    A byte that is not UTF-8 is located in the file itself (text is decoded in blocks, so the
+    reader's position says nothing): its line, or for ``kind="csv"`` its CSV row (header = row 0).
+    """
     try:
         yield
     except EOFError as exc:
@@ -347,9 +351,51 @@ def _read_errors(path: Path, where: str):
     except (gzip.BadGzipFile, zlib.error) as exc:
         raise InputError(f"{path}: corrupt gzip data ({where}): {exc}") from None
     except UnicodeDecodeError as exc:
-        raise InputError(f"{path}: not UTF-8 text ({where}): {exc.reason}") from None
+        raise InputError(f"{path}: {_first_bad_utf8(path, kind) or f'not UTF-8 text ({where}): {exc.reason}'}") from None
     except csv.Error as exc:
         raise InputError(f"{path}: malformed CSV ({where}): {exc}") from None
+    except OSError as exc:
+        raise InputError(os_error_message(path, exc)) from None
+
+
+def _first_bad_utf8(path: Path, kind: str) -> str | None:
+    """'line N: not UTF-8 text (…)' (or 'row N' for a CSV) for the first byte that is not UTF-8."""
+    import codecs
+
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    fed = newlines = parity = records = 0
+    try:
+        handle = gzip.open(path, "rb") if is_gzip(path) else open(path, "rb")
+        with handle:
+            while block := handle.read(1 << 20):
+                pending = len(decoder.getstate()[0])
+                try:
+                    decoder.decode(block)
+                except UnicodeDecodeError as exc:
+                    offset = fed - pending + exc.start
+                    head = block[: max(0, offset - fed)]
+                    byte = block[offset - fed] if offset >= fed else None   # else: begun in the previous block
+                    newlines += head.count(b"\n")
+                    records += _record_ends(head, parity)[0]
+                    where = f"row {records}" if kind == "csv" else f"line {newlines + 1}"
+                    shown = f"byte 0x{byte:02x} " if byte is not None else ""
+                    return f"{where}: not UTF-8 text ({shown}at byte offset {offset}: {exc.reason})"
+                newlines += block.count(b"\n")
+                ended, parity = _record_ends(block, parity)
+                records += ended
+                fed += len(block)
+    except (OSError, EOFError, zlib.error):
+        return None
+    return None
+
+
+def _record_ends(data: bytes, parity: int) -> tuple[int, int]:
+    """(CSV records ended by newlines in ``data``, quote parity after it), as index_csv counts them."""
+    buffer = np.frombuffer(data, dtype=np.uint8)
+    quotes = np.flatnonzero(buffer == QUOTE)
+    newlines = np.flatnonzero(buffer == NEWLINE)
+    before = np.searchsorted(quotes, newlines)
+    return int(np.count_nonzero(((before + parity) & 1) == 0)), (parity + len(quotes)) & 1
 
 
 def match_columns(path: Path, found: Sequence[str], expected: dict[str, Sequence[str]]) -> dict[str, int]:
@@ -380,12 +426,12 @@ def csv_rows(path: Path, expected: dict[str, Sequence[str]], required: Sequence[
     """Yield (row number, {column: value}) for a gz or plain CSV, columns checked against
     ``expected`` (name -> accepted other spellings); empty values in ``required`` columns are refused."""
     path = Path(path)
-    with _read_errors(path, "header"), open_text(path) as handle:
+    with _read_errors(path, "header", "csv"), open_text(path) as handle:
         reader = csv.reader(handle)
         header, positions = read_header(path, reader, expected)
         width = len(header)
         row_number = 0
-        with _read_errors(path, "after row 0"):
+        with _read_errors(path, "after the header", "csv"):
             for row_number, row in enumerate(reader, start=1):
                 if not row:
                     continue
