@@ -432,14 +432,14 @@ def _evaluate(options: EvalOptions, resources, lock) -> RunOutcome:
 
     modules = {t.id: get_task(t.id) for t in tasks}
     records = {t.id: modules[t.id].load_records(data_dir) for t in tasks}   # fail before loading a model
-    lock.hold(_run_dir(options, protocol), "clue evaluate")   # a second process on the run stops here
+    endpoint_scope = _check_endpoint(options, tasks)     # before any connection is made, or anything written
+    run_dir = _run_dir(options, protocol)
+    lock.hold(run_dir, "clue evaluate")   # a second process on the run stops here
 
-    endpoint_scope = _check_endpoint(options, tasks)     # before any connection is made
     if resources is None:   # before the model: a missing asset should not cost a model download
         resources = _metric_resources(options)
     if hasattr(resources, "progress"):
         resources.progress = options.progress   # BERTScore / UMLS progress bars
-    run_dir = Path(options.results_dir or default_results_dir()) / (options.run or default_run_name(protocol.name))
     backend = _make_backend(options, run_dir=run_dir)
     try:
         return _evaluate_with(options, backend, resources, protocol, data_dir, tasks, modules, records, run_dir,
