@@ -28,8 +28,8 @@ COPY clue ./clue
 COPY data_recipes ./data_recipes
 COPY results/paper ./results/paper
 
-# The kit's pins (pyproject.toml) plus the optional vLLM extra, which brings its own CUDA build of torch.
-RUN pip install -e ".[gpu]"
+# The kit's pins (pyproject.toml); vLLM runs as its own process or container (--backend vllm / openai).
+RUN pip install -e .
 
 # Metric assets at their pinned revisions and hashes, and both pinned CLUE protocols.
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
