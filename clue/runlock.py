@@ -14,6 +14,7 @@ import fcntl
 import json
 import os
 import sys
+import time
 from pathlib import Path
 
 from clue.errors import ClueError
@@ -84,11 +85,16 @@ class RunLock:
         self.release()
 
 
-def _holder(fd: int) -> str:
-    try:
-        note = json.loads(os.pread(fd, 4096, 0).decode("utf-8") or "{}")
-    except (OSError, ValueError):
-        note = {}
-    if not isinstance(note, dict) or "pid" not in note:
-        return "another process (it is starting)"
-    return f"PID {note['pid']} ({note.get('command', 'clue')} since {note.get('since', '?')})"
+def _holder(fd: int, wait: float = 1.0) -> str:
+    """Who holds the lock. A holder that has just taken it writes its note a moment later: wait for it."""
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            note = json.loads(os.pread(fd, 4096, 0).decode("utf-8") or "{}")
+        except (OSError, ValueError):
+            note = {}
+        if isinstance(note, dict) and "pid" in note:
+            return f"PID {note['pid']} ({note.get('command', 'clue')} since {note.get('since', '?')})"
+        if time.monotonic() >= deadline:
+            return "another process (it is starting)"
+        time.sleep(0.02)
