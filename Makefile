@@ -13,7 +13,7 @@ IMAGE    ?= clue
 EVAL_ARGS ?=
 UPSTREAM ?= clue-upstream
 
-.PHONY: help install test lint reproduce fetch build verify protocol assets doctor evaluate tables demo docker-build docker-run bench-medisumcode bench-umls bench-generation bench-bertscore audit-upstream
+.PHONY: help install test lint reproduce fetch build verify protocol assets doctor evaluate tables demo docker-build docker-run bench-medisumcode bench-umls bench-generation bench-bertscore bench-openai audit-upstream
 
 help:
 	@echo "make install      create .venv and install the kit (CPU torch pin; see README for GPU)"
@@ -23,7 +23,7 @@ help:
 	@echo "make docker-build build the GPU image '$(IMAGE)'; make docker-run runs 'evaluate' in it"
 	@echo "make lint         hadolint the Dockerfile"
 	@echo "make audit-upstream UPSTREAM=dir  compare the kit with the original scripts of a CLUE checkout (PROTOCOL)"
-	@echo "make bench-medisumcode | bench-umls | bench-generation | bench-bertscore   the measurements quoted in README.md"
+	@echo "make bench-medisumcode | bench-umls | bench-generation | bench-bertscore | bench-openai   the measurements quoted in README.md"
 
 install:
 	python3 -m venv .venv
@@ -83,6 +83,10 @@ bench-umls:          ## UMLS-F1 once-per-text + cache vs the original two passes
 
 bench-generation:    ## batched vs one-at-a-time generation with the tiny model on CPU
 	HF_HUB_OFFLINE=1 $(PY) bench/generation_throughput.py --json bench/out/generation_throughput.json
+
+bench-openai:        ## --backend openai: 16 vs 1 requests in flight against transformers serve, and the kit's own cost per request
+	HF_HUB_OFFLINE=1 $(PY) bench/openai_throughput.py --continuous-batching --scale 3 --json bench/out/openai_throughput.json
+	HF_HUB_OFFLINE=1 $(PY) bench/openai_throughput.py --server instant --scale 3 --repeats 5 --json bench/out/openai_instant.json
 
 bench-bertscore:     ## BERTScore one pair per call vs batches of 64 (tiny and BERT-base-sized BERT, CPU)
 	HF_HUB_OFFLINE=1 $(PY) bench/bertscore_per_pair.py --pairs 256 --threads 1
