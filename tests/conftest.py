@@ -8,6 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from protocol_standin import standin_protocol
+from runner_helpers import write_protocols, write_test_sets
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
@@ -48,3 +51,45 @@ def _isolated_dirs(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("CLUE_ASSETS", str(home / "assets"))
     monkeypatch.setenv("XDG_CACHE_HOME", str(home / "cache"))
     monkeypatch.setenv("HF_HOME", str(home / "hf"))
+
+
+# -- the fixtures the runner, backend and task tests share: each built once per session -------------
+
+@pytest.fixture(scope="session", autouse=True)
+def _one_torch_thread():
+    """Tiny models run faster on one thread, and two spinning threads crawl on a busy 2-core machine."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+@pytest.fixture(scope="session")
+def tiny_models(tmp_path_factory) -> dict[str, Path]:
+    """Three tiny Llama-style models: chat template with a system role, without one, and a base model."""
+    from clue.testing.tiny import build_tiny_model
+
+    root = tmp_path_factory.mktemp("tiny-models")
+    return {name: build_tiny_model(root / name, chat=chat)
+            for name, chat in (("chat", "system"), ("nosys", "no-system"), ("base", None))}
+
+
+@pytest.fixture(scope="session")
+def workspace(tmp_path_factory) -> dict[str, Path]:
+    """Built test sets (8 items per task) and the three protocols, shared by the runner tests."""
+    root = tmp_path_factory.mktemp("workspace")
+    return {"data": write_test_sets(root / "data"), "protocol": write_protocols(root / "protocol")}
+
+
+@pytest.fixture(scope="session")
+def paper(tmp_path_factory) -> Protocol:
+    """The stand-in paper protocol, fetched once per session."""
+    return standin_protocol("paper", tmp_path_factory.mktemp("proto"))
+
+
+@pytest.fixture(scope="session")
+def upstream(tmp_path_factory) -> Protocol:
+    """The stand-in upstream protocol, fetched once per session."""
+    return standin_protocol("upstream", tmp_path_factory.mktemp("proto"))

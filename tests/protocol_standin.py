@@ -5,8 +5,6 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-import pytest
-
 from clue.protocol import Protocol, load_protocol
 from clue.protocol.fetch import fetch_protocol, load_pins
 from clue.tasks.base import EvalContext, ModelInfo
@@ -23,18 +21,6 @@ def standin_hashes(name: str) -> dict[str, str]:
 def standin_protocol(name: str, protocol_dir: Path) -> Protocol:
     fetch_protocol(name, protocol_dir, from_dir=STANDIN_DIR / name, expected_sha256=standin_hashes(name))
     return load_protocol(name, protocol_dir)
-
-
-@pytest.fixture(scope="module")
-def paper(tmp_path_factory) -> Protocol:
-    """The stand-in paper protocol, fetched once per test module that imports this fixture."""
-    return standin_protocol("paper", tmp_path_factory.mktemp("proto"))
-
-
-@pytest.fixture(scope="module")
-def upstream(tmp_path_factory) -> Protocol:
-    """The stand-in upstream protocol, fetched once per test module that imports this fixture."""
-    return standin_protocol("upstream", tmp_path_factory.mktemp("proto"))
 
 
 def words(text: str) -> list[str]:

@@ -12,8 +12,6 @@ import json
 import random
 from pathlib import Path
 
-import pytest
-
 from clue.io import write_jsonl
 
 WORDS = ("patient", "chest", "pain", "fever", "cough", "kidney", "heart", "failure", "daily", "dose",
@@ -68,34 +66,6 @@ def write_protocols(protocol_dir: Path) -> Path:
     for name in ("paper", "upstream"):
         fetch_protocol(name, protocol_dir=protocol_dir, from_dir=DEMO_DIR, expected_sha256=hashes)
     return protocol_dir
-
-
-@pytest.fixture(scope="session", autouse=True)
-def _one_torch_thread():
-    """Tiny models run faster on one thread, and two spinning threads crawl on a busy 2-core machine."""
-    import torch
-
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
-@pytest.fixture(scope="session")
-def tiny_models(tmp_path_factory) -> dict[str, Path]:
-    """Three tiny Llama-style models: chat template with a system role, without one, and a base model."""
-    from clue.testing.tiny import build_tiny_model
-
-    root = tmp_path_factory.mktemp("tiny-models")
-    return {name: build_tiny_model(root / name, chat=chat)
-            for name, chat in (("chat", "system"), ("nosys", "no-system"), ("base", None))}
-
-
-@pytest.fixture(scope="session")
-def workspace(tmp_path_factory) -> dict[str, Path]:
-    """Built test sets (8 items per task) and the three protocols, shared by the runner tests."""
-    root = tmp_path_factory.mktemp("workspace")
-    return {"data": write_test_sets(root / "data"), "protocol": write_protocols(root / "protocol")}
 
 
 def read_scores(task_dir: Path) -> dict:

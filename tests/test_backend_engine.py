@@ -21,8 +21,9 @@ from clue.errors import InputError
 from clue.runner import EvalOptions, evaluate
 from clue.store import GenerationStore
 
-from runner_helpers import _one_torch_thread, tiny_models, workspace  # noqa: F401
 from serving_helpers import FAKE_ENGINE, completions_by_item
+
+pytestmark = pytest.mark.slow      # a real server or engine process per test
 
 ENGINE = f"{sys.executable} {FAKE_ENGINE}"
 

@@ -11,7 +11,6 @@ from clue.backends.base import Decoding, Request
 from clue.backends.hf import HFBackend, resolve_model
 from clue.errors import InputError
 
-from runner_helpers import _one_torch_thread, tiny_models  # noqa: F401  (fixtures)
 
 SYSTEM = {"role": "system", "content": "Answer briefly."}
 WORDS = "the patient was admitted with chest pain fever cough and treated daily".split()

@@ -18,8 +18,10 @@ from clue.runner import EvalOptions, evaluate
 from clue.store import GenerationStore
 from clue.taskinfo import TASK_IDS
 
-from runner_helpers import _one_torch_thread, read_scores, tiny_models, workspace  # noqa: F401
+from runner_helpers import read_scores
 from serving_helpers import FaultProxy, Server, completions_by_item
+
+pytestmark = pytest.mark.slow      # a real server or engine process per test
 
 NO_HEAVY_METRICS = "all,-bertscore,-umls"
 

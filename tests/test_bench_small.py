@@ -8,6 +8,8 @@ import importlib.util
 import json
 from pathlib import Path
 
+import pytest
+
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 
 
@@ -18,6 +20,7 @@ def _bench():
     return module
 
 
+@pytest.mark.slow
 def test_kit_and_literal_give_identical_bytes(tmp_path):
     bench = _bench()
     report = bench.main(["--notes", "1500", "--diagnoses", "20000", "--workdir", str(tmp_path / "w"),

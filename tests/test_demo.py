@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from click.testing import CliRunner
 
 from clue.cli import cli
 from clue.taskinfo import TASK_IDS, TASKS
 from clue.testing.demo import BANNER
 
-from runner_helpers import _one_torch_thread  # noqa: F401  (fixture)
 
-
+@pytest.mark.slow
 def test_demo_runs_the_chain_offline_and_says_it_is_not_clue(tmp_path):
     result = CliRunner().invoke(cli, ["demo", "--out", str(tmp_path / "demo"), "--limit", "2", "--no-progress"])
     assert result.exit_code == 0, result.output

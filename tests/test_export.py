@@ -13,7 +13,6 @@ from clue.report.export import check_export, export_run, verify_export
 from clue.runner import EvalOptions, evaluate
 from clue.taskinfo import TASKS, task_info
 
-from runner_helpers import workspace  # noqa: F401  (pytest fixture)
 
 CREDENTIALED = [t.id for t in TASKS if t.licence == "physionet"]
 WINDOW = 8

@@ -12,7 +12,7 @@ from clue.protocol.layout import has_family, model_family, resolve_family
 from clue.runner import EvalOptions, evaluate
 
 from protocol_standin import fake_model
-from runner_helpers import _one_torch_thread, read_scores, tiny_models, workspace, write_test_sets  # noqa: F401
+from runner_helpers import read_scores, write_test_sets
 
 
 def _options(model, ws, tmp_path, **changes) -> EvalOptions:

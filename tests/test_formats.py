@@ -13,8 +13,6 @@ from clue.errors import InputError
 from clue.runner import EvalOptions, evaluate
 from clue.taskinfo import TASKS
 
-from runner_helpers import workspace  # noqa: F401  (pytest fixture)
-
 
 @pytest.fixture(scope="module")
 def run(workspace, tmp_path_factory):  # noqa: F811

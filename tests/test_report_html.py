@@ -20,7 +20,6 @@ from clue.report.paper import load_paper
 from clue.report.runs import load_run
 from clue.runner import EvalOptions, evaluate
 
-from runner_helpers import workspace  # noqa: F401  (pytest fixture)
 
 ALIAS = "baseline=Meta-Llama-3-8B-Instruct"
 

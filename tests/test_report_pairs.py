@@ -11,7 +11,7 @@ from clue.report.pairs import compare_pairs, declines, pairs_report, parse_pairs
 from clue.report.paper import load_paper
 from clue.report.runs import load_run
 from clue.taskinfo import TASKS
-from test_report_support import synth_items, write_manifest, write_task
+from report_support import synth_items, write_manifest, write_task
 
 
 def test_published_rows_give_nine_declines_of_twelve():

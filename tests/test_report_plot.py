@@ -9,7 +9,7 @@ from pathlib import Path
 from clue.cli import main
 from clue.report.paper import PAPER_CSV, family
 from clue.report.plot import plot_runs
-from test_report_support import write_synthetic_run
+from report_support import write_synthetic_run
 
 SVG = "{http://www.w3.org/2000/svg}"
 

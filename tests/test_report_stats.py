@@ -11,7 +11,7 @@ from clue.errors import InputError
 from clue.report.runs import load_run
 from clue.report.stats import bootstrap, load_items, paired_difference, task_items
 from clue.taskinfo import task_info
-from test_report_support import synth_items, write_synthetic_run
+from report_support import synth_items, write_synthetic_run
 
 MEDNLI = task_info("mednli")
 MEQSUM = task_info("meqsum")

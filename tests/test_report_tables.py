@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,7 @@ from clue.errors import InputError
 from clue.report.paper import PAPER_CSV, load_paper, paper_name, parse_aliases
 from clue.report.runs import derive, load_run, load_runs
 from clue.report.tables import build_tables, render, tables_for_runs, write_tables
-from test_report_support import write_manifest, write_scores
+from report_support import write_manifest, write_scores, write_task
 
 # Hand-picked numbers and the scores they must give (computed by hand, not by the code under test).
 GOOD = {
@@ -200,3 +201,13 @@ def test_bad_scores_json_names_the_field(tmp_path):
     write_scores(tmp_path / "bad", "m", "mednli", {"accuracy": "60%"})
     with pytest.raises(InputError, match=r"scores.json: metrics.accuracy: expected a number"):
         load_run(tmp_path / "bad")
+
+
+def test_report_helper_writes_the_quirked_and_plain_means(tmp_path):
+    items = [{"id": "a", "scores": {"accuracy": 1}}, {"id": "b", "scores": {"accuracy": 0}},
+             {"id": "c", "scores": {"accuracy": 0}}]
+    scores = write_task(tmp_path / "run", "m", "mednli", items)
+    assert scores["metrics"]["accuracy"] == 50.0        # [1, 1, 0, 0]
+    assert abs(scores["metrics_plain"]["accuracy"] - 100 / 3) < 1e-12
+    lines = (tmp_path / "run" / "m" / "mednli" / "predictions.jsonl").read_text().splitlines()
+    assert [json.loads(line)["id"] for line in lines] == ["a", "b", "c"]

@@ -10,7 +10,7 @@ import pytest
 from clue.cli import main
 from clue.report.tables import tables_for_runs, write_tables
 from clue.report.verify import Difference, compare_values, verify_run
-from test_report_support import write_synthetic_run
+from report_support import write_synthetic_run
 
 
 @pytest.fixture
@@ -128,8 +128,6 @@ def test_csv_tables_are_checked_cell_by_cell(run, tmp_path):
 
 
 # ----------------------------------------------------------------- end to end with the kit's runner
-
-from runner_helpers import tiny_models, workspace  # noqa: E402,F401  (pytest fixtures)
 
 
 @pytest.mark.slow

@@ -11,7 +11,7 @@ from clue.runner import EvalOptions, evaluate, score_run, summary_table
 from clue.store import GenerationStore
 from clue.taskinfo import TASK_IDS, task_info
 
-from runner_helpers import _one_torch_thread, read_scores, tiny_models, workspace, write_test_sets  # noqa: F401
+from runner_helpers import read_scores, write_test_sets
 
 FAKE_TOKEN = "hf_FAKEtokenNEVERwritten0123456789"
 NO_HEAVY_METRICS = "all,-bertscore,-umls"

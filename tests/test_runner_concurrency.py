@@ -17,7 +17,6 @@ from clue.runner import EvalOptions, evaluate
 from clue.runlock import RunInUse
 from clue.store import GenerationStore
 
-from runner_helpers import _one_torch_thread, tiny_models, workspace  # noqa: F401  (fixtures)
 
 PROJECT = Path(__file__).resolve().parents[1]
 
@@ -29,6 +28,7 @@ def _command(model, ws, results, run):
             "--batch-size", "2", "--metrics", "all,-bertscore,-umls", "--no-progress"]
 
 
+@pytest.mark.slow
 def test_two_evaluate_processes_started_together_never_generate_twice(tiny_models, workspace, tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(PROJECT)}
     results = tmp_path / "results"

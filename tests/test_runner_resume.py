@@ -11,10 +11,11 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from clue.runner import EvalOptions, evaluate
 from clue.store import GenerationStore
 
-from runner_helpers import _one_torch_thread, tiny_models, workspace  # noqa: F401  (fixtures)
 
 TASKS = "mednli,meqsum,longhealth"
 
@@ -42,6 +43,7 @@ def _outputs(model_dir: Path) -> dict:
             for task in TASKS.split(",")}
 
 
+@pytest.mark.slow
 def test_killed_run_resumes_without_regenerating(tiny_models, workspace, tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
     results = tmp_path / "results"

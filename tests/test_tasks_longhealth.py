@@ -8,7 +8,7 @@ from clue.errors import InputError
 from clue.protocol.settings import LONGHEALTH_NO_ANSWER
 from clue.tasks import get_task
 from clue.tasks.base import EvalContext
-from protocol_standin import context, fake_model, paper, upstream  # noqa: F401 - paper/upstream are fixtures
+from protocol_standin import context, fake_model
 
 longhealth = get_task("longhealth")
 SEP = "\n\n--------------\n\n"

@@ -8,7 +8,7 @@ from clue.errors import InputError
 from clue.protocol.layout import build_prompt, empty_answer, resolve_layout
 from clue.protocol.settings import LLAMA3_STOP
 from clue.tasks import get_task
-from protocol_standin import context, fake_model, paper, upstream  # noqa: F401 - paper/upstream are fixtures
+from protocol_standin import context, fake_model
 
 
 LABELS = ["entailment", "neutral", "contradiction", "neutral", "entailment", "contradiction"]

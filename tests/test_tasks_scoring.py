@@ -6,7 +6,7 @@ import pytest
 
 from clue.metrics.resources import MetricResources
 from clue.tasks import get_task
-from protocol_standin import context, paper, upstream  # noqa: F401 - paper/upstream are fixtures
+from protocol_standin import context
 from test_tasks_longhealth import BIG, records as longhealth_records
 from test_tasks_prompts import CODES, NLI, PS, QA, QS
 

@@ -95,13 +95,3 @@ def write_synthetic_run(run_dir: Path, models: dict[str, float], n: int = 60, se
             if task.id in (skip or {}).get(model, ()):
                 continue
             write_task(run_dir, model, task.id, synth_items(task.id, n, rng, quality))
-
-
-def test_helper_writes_the_quirked_and_plain_means(tmp_path):
-    items = [{"id": "a", "scores": {"accuracy": 1}}, {"id": "b", "scores": {"accuracy": 0}},
-             {"id": "c", "scores": {"accuracy": 0}}]
-    scores = write_task(tmp_path / "run", "m", "mednli", items)
-    assert scores["metrics"]["accuracy"] == 50.0        # [1, 1, 0, 0]
-    assert abs(scores["metrics_plain"]["accuracy"] - 100 / 3) < 1e-12
-    lines = (tmp_path / "run" / "m" / "mednli" / "predictions.jsonl").read_text().splitlines()
-    assert [json.loads(line)["id"] for line in lines] == ["a", "b", "c"]
