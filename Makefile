@@ -36,13 +36,15 @@ help:
 # .venv from the lock, again whenever the lock or the packaging changes (`make demo` and `make test` need it)
 install: $(INSTALLED)
 
-$(INSTALLED): $(LOCK) pyproject.toml setup.py
-	test -x .venv/bin/python || $(PYTHON) -m venv .venv
+.venv/bin/python:
+	$(PYTHON) -m venv .venv
+
+$(INSTALLED): $(LOCK) pyproject.toml setup.py | .venv/bin/python
 	.venv/bin/pip install --require-hashes --no-deps --find-links $(TORCH_CPU_LINKS) -r $(LOCK)
 	.venv/bin/pip install --no-deps -e .
 	touch $@
 
-lock:
+lock: | .venv/bin/python
 	test -x $(UV) || .venv/bin/pip install --quiet "uv==$(UV_VERSION)"
 	UV=$(UV) TORCH_CPU_LINKS=$(TORCH_CPU_LINKS) requirements/make-lock
 
