@@ -1,7 +1,8 @@
 """The lock files agree with pyproject.toml and with each other (fast, no network).
 
-Every line of requirements/lock-{cpu,cuda}.txt pins one package with `==` and sha256 hashes; every
-requirement of the kit (and of each extra a lock says it covers) is met by the pinned versions; the
+Every line of requirements/lock-{cpu,cuda}.txt pins one package with `==` (torch in the CUDA lock with
+`===`) and sha256 hashes; every requirement of the kit (and of each extra a lock says it covers) is met
+by the pinned versions; the
 two locks pin the same versions of everything but torch and its CUDA packages.
 """
 
@@ -23,7 +24,7 @@ LOCKS = {variant: ROOT / "requirements" / f"lock-{variant}.txt" for variant in (
 TARGET = {"python_version": "3.11", "python_full_version": "3.11.7", "sys_platform": "linux",
           "platform_system": "Linux", "platform_machine": "x86_64", "os_name": "posix",
           "implementation_name": "cpython", "platform_python_implementation": "CPython"}
-PIN = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)==(?P<version>[^\s;\\]+)(?P<rest>.*)$")
+PIN = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)(?P<op>===?)(?P<version>[^\s;\\=]+)(?P<rest>.*)$")
 HASH = re.compile(r"--hash=sha256:[0-9a-f]{64}")
 
 
@@ -33,7 +34,8 @@ def _torch_family(name: str) -> bool:
 
 
 def parse_lock(path: Path) -> tuple[dict[str, str], dict[str, str]]:
-    """({canonical name: version}, {header key: value}); asserts each requirement's form on the way."""
+    """({canonical name: version}, {header key: value}); asserts each requirement's form on the way.
+    The header also records, as ``operators``, the names pinned with ``===`` (exact: no local versions)."""
     text = path.read_text(encoding="utf-8")
     header = dict(re.findall(r"^# (covers|python|torch): (.*)$", text, re.M))
     pins: dict[str, str] = {}
@@ -51,6 +53,9 @@ def parse_lock(path: Path) -> tuple[dict[str, str], dict[str, str]]:
         name = canonicalize_name(match["name"])
         assert name not in pins, f"{path.name}: {name} pinned twice"
         pins[name] = match["version"]
+        if match["op"] == "===":
+            header.setdefault("exact", "")
+            header["exact"] += f" {name}"
     return pins, header
 
 
@@ -103,6 +108,9 @@ def test_the_locks_cover_the_test_extra_and_the_cpu_lock_pins_the_cpu_torch(lock
     assert "test" in _covered_extras(locks["cpu"][1])
     assert cpu["torch"].endswith("+cpu"), cpu["torch"]
     assert "+" not in cuda["torch"] and Version(cuda["torch"]).base_version == Version(cpu["torch"]).base_version
+    # `torch==2.13.0` would also match 2.13.0+cpu from a configured CPU wheel folder or index (then refused by hash)
+    assert locks["cuda"][1].get("exact", "").split() == ["torch"], "the CUDA lock must pin torch with ==="
+    assert "exact" not in locks["cpu"][1]
     assert any(name.startswith("nvidia-") for name in cuda), "the CUDA lock has no NVIDIA libraries"
     assert not any(_torch_family(name) and name != "torch" for name in cpu), "the CPU lock has CUDA packages"
 
