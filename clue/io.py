@@ -1,4 +1,9 @@
-"""Small I/O helpers shared by every module: atomic writes, hashing, JSON lines."""
+"""Small I/O helpers shared by every module: atomic writes, hashing, JSON lines.
+
+Files and folders the kit creates get the mode a normal tool gives them: 0666 / 0777 less the
+umask (0644 / 0755 under umask 022, 0600 / 0700 under 077), temporaries included, so whatever a
+container writes into a mounted folder can be read by the host user the umask allows.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,7 @@ import errno
 import hashlib
 import json
 import os
-import tempfile
+import secrets
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -74,7 +79,7 @@ def atomic_write(path: str | os.PathLike, mode: str = "w", encoding: str | None 
     make_folder(path.parent)
     if path.is_dir():
         raise InputError(f"{path}: is a folder, expected a file the kit can write (move the folder away)")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = create_temp_file(path.parent, prefix=f".{path.name}.")
     if "b" in mode:
         encoding = None
     try:
@@ -87,6 +92,55 @@ def atomic_write(path: str | os.PathLike, mode: str = "w", encoding: str | None 
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def create_temp_file(folder: str | os.PathLike, prefix: str, suffix: str = ".tmp") -> tuple[int, Path]:
+    """``(fd, path)`` of a new file in ``folder`` opened for writing, created with mode 0666 so that the
+    umask sets its permissions (``tempfile.mkstemp`` would give 0600 whatever the umask)."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+    for _ in range(100):
+        path = Path(folder) / f"{prefix}{secrets.token_hex(4)}{suffix}"
+        try:
+            return os.open(path, flags, 0o666), path
+        except FileExistsError:
+            continue
+    raise FileExistsError(errno.EEXIST, "no free temporary file name", str(Path(folder) / prefix))
+
+
+def create_temp_folder(folder: str | os.PathLike, prefix: str) -> Path:
+    """A new empty folder in ``folder``, created with mode 0777 less the umask (``tempfile.mkdtemp``
+    would give 0700), to be filled and then renamed into place."""
+    for _ in range(100):
+        path = Path(folder) / f"{prefix}{secrets.token_hex(4)}"
+        try:
+            path.mkdir(mode=0o777)
+            return path
+        except FileExistsError:
+            continue
+    raise FileExistsError(errno.EEXIST, "no free temporary folder name", str(Path(folder) / prefix))
+
+
+def current_umask() -> int:
+    """The process's umask, read from /proc/self/status on Linux (``os.umask`` can only read it by
+    changing it, which another thread could see)."""
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        for line in Path("/proc/self/status").read_text(encoding="ascii").splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def apply_umask(folder: str | os.PathLike) -> None:
+    """Give ``folder`` and everything in it the mode a normal tool gives (0666 / 0777 less the umask):
+    for what a library wrote with a private mode (safetensors' ``save_file`` writes 0600)."""
+    allowed = ~current_umask()
+    for path in [Path(folder), *Path(folder).rglob("*")]:
+        if path.is_symlink():
+            continue
+        executable = path.is_dir() or path.stat().st_mode & 0o111
+        os.chmod(path, (0o777 if executable else 0o666) & allowed)
 
 
 def make_folder(folder: str | os.PathLike) -> Path:

@@ -7,11 +7,24 @@ from pathlib import Path
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 PROJECT_DIR = PACKAGE_DIR.parent
+SHIPPED_DIR = PACKAGE_DIR / "_shipped"    # a wheel's copies of data_recipes/ and results/paper/ (setup.py)
+
+
+def shipped(relative: str) -> Path:
+    """A folder the kit ships beside its code (``data_recipes``, ``results/paper``): the installed
+    package's copy when there is one (a wheel), else the checkout's (an editable install, a clone)."""
+    inside = SHIPPED_DIR / relative
+    return inside if inside.is_dir() else PROJECT_DIR / relative
 
 
 def recipes_dir() -> Path:
     """The shipped ``data_recipes/`` folder (source registry, fingerprints.lock)."""
-    return Path(os.environ.get("CLUE_RECIPES", PROJECT_DIR / "data_recipes"))
+    return Path(os.environ.get("CLUE_RECIPES", shipped("data_recipes")))
+
+
+def paper_results_dir() -> Path:
+    """The shipped ``results/paper/`` folder (the published CLUE numbers and their source)."""
+    return shipped("results/paper")
 
 
 def raw_dir() -> Path:

@@ -12,6 +12,7 @@ increments ``times_generated``, so tests (and users) can check that nothing was 
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import time
 from collections.abc import Iterable, Sequence
@@ -20,7 +21,7 @@ from pathlib import Path
 
 from clue.backends.base import Generation  # noqa: F401  (re-exported)
 from clue.errors import InputError
-from clue.io import sha256_text
+from clue.io import os_error_message, sha256_text
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS completions (
@@ -71,6 +72,12 @@ class GenerationStore:
     def __init__(self, path: str | Path):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            # created here with 0666 less the umask (SQLite alone would cap it at 0644); SQLite gives its
+            # -wal and -shm files the database file's permissions
+            os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o666))
+        except OSError as exc:
+            raise InputError(os_error_message(self.path, exc, "a generation store (SQLite file)")) from None
         try:
             self._db = sqlite3.connect(self.path, timeout=60)
             self._db.execute("PRAGMA journal_mode=WAL")

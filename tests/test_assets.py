@@ -120,12 +120,13 @@ def test_cli_doctor_verify_list(fetched, upstream, tmp_path, monkeypatch):
     target, _ = fetched
     monkeypatch.setenv("CLUE_RECIPES", str(upstream.parent))
     runner = CliRunner()
-    present = runner.invoke(cli, ["doctor", "--assets-dir", str(target)])
+    present = runner.invoke(cli, ["doctor", "--assets-dir", str(target), "--protocol", "none", "--no-gpu"])
     assert present.exit_code == 0, present.output
-    assert "All metrics can run offline." in present.output
-    absent = runner.invoke(cli, ["doctor", "--assets-dir", str(tmp_path / "nothing")])
-    assert absent.exit_code == 0
+    assert "READY: this machine has what a run with these options needs." in present.output
+    absent = runner.invoke(cli, ["doctor", "--assets-dir", str(tmp_path / "nothing"), "--protocol", "none", "--no-gpu"])
+    assert absent.exit_code == 1
     assert "bertscore   NOT READY" in absent.output and "umls        NOT READY" in absent.output
+    assert "NOT READY: metrics bertscore, metrics umls" in absent.output
     assert "clue assets fetch" in absent.output
     verified = runner.invoke(cli, ["assets", "verify", "--assets-dir", str(target)])
     assert verified.exit_code == 0 and "verified    en_core_sci_sm/" in verified.output

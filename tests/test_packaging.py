@@ -57,10 +57,25 @@ def test_dockerfile_passes_hadolint():
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-@pytest.mark.parametrize("target", ["reproduce", "demo", "test", "docker-build", "lint"])
+@pytest.mark.parametrize("target", ["reproduce", "demo", "test", "docker-build", "lint", "install", "lock"])
 def test_makefile_target_exists(target):
     result = subprocess.run(["make", "-n", "-C", str(ROOT), target], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+
+
+def test_make_demo_and_make_test_install_from_the_lock_first(tmp_path):
+    """Without .venv (its stamp), `make demo` creates it from the hash-checked lock, then runs the demo;
+    `make test` does the same, then runs the README's test command."""
+    stamp = f"INSTALLED={tmp_path}/stamp"
+    demo = subprocess.run(["make", "-n", "--no-print-directory", "-C", str(ROOT), "demo", stamp], capture_output=True, text=True).stdout
+    lines = demo.splitlines()
+    install = next(i for i, line in enumerate(lines) if "pip install --require-hashes --no-deps" in line)
+    assert "-r requirements/lock-cpu.txt" in lines[install]
+    assert "pip install --no-deps -e ." in lines[install + 1]
+    assert any(" demo --out demo-out" in line for line in lines[install + 2:])
+    test = subprocess.run(["make", "-n", "--no-print-directory", "-C", str(ROOT), "test", stamp], capture_output=True, text=True).stdout
+    assert test.splitlines()[:-1] == lines
+    assert test.splitlines()[-1] == _readme_block("Tests").strip().splitlines()[0]
 
 
 def test_no_restricted_data_is_tracked():

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
+import shlex
 import signal
 import socket
 import subprocess
@@ -27,11 +28,22 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from clue.errors import ClueError
+from clue.errors import ClueError, InputError
 
 
 class EngineError(ClueError):
     """The engine could not be started, did not get healthy, or died."""
+
+
+ENGINE_VARIABLE = "CLUE_VLLM"
+
+
+def engine_command(option: str | None = None) -> list[str]:
+    """The vLLM engine's command as argv: ``--engine-command``, else ``$CLUE_VLLM``, else ``vllm``."""
+    argv = shlex.split(option or os.environ.get(ENGINE_VARIABLE) or "vllm")
+    if not argv:
+        raise InputError("--engine-command is empty; expected the vLLM executable, e.g. /opt/vllm/bin/vllm")
+    return argv
 
 
 def free_port() -> int:

@@ -22,12 +22,11 @@ changes the order of floating-point sums, so ``tensor_parallel_size`` is part of
 from __future__ import annotations
 
 import json
-import os
-import shlex
 from dataclasses import replace
 from pathlib import Path
 
 from clue.backends.engine import ManagedEngine, free_port
+from clue.backends.engine import engine_command as resolve_engine_command
 from clue.backends.openai import EndpointClient, OpenAIBackend
 from clue.errors import InputError
 
@@ -81,10 +80,7 @@ class VLLMBackend(OpenAIBackend):
         if reserved:
             raise InputError(f"--model-arg {reserved[0]}: set by the kit (use --dtype, --revision, --seed); "
                              f"not a model argument for --backend vllm")
-        command = engine_command or os.environ.get("CLUE_VLLM") or "vllm"
-        self.engine_argv = shlex.split(command)
-        if not self.engine_argv:
-            raise InputError("--engine-command is empty; expected the vLLM executable, e.g. /opt/vllm/bin/vllm")
+        self.engine_argv = resolve_engine_command(engine_command)
         self.engine_timeout = engine_timeout
         self.request_timeout = request_timeout
         self.max_retries = max_retries

@@ -1,4 +1,4 @@
-"""`clue assets …` and `clue doctor`: metric assets (BERTScore models, scispaCy, UMLS linker)."""
+"""`clue assets …`: metric assets (BERTScore models, scispaCy, UMLS linker)."""
 
 from __future__ import annotations
 
@@ -79,23 +79,3 @@ def list_assets(assets_dir: Path | None) -> None:
             present = "present" if (asset.folder(root) / file.name).is_file() else "absent"
             pin = file.sha256 or "recorded on first fetch"
             click.echo(f"  {file.name:30} {present:8} sha256 {pin}")
-
-
-@click.command()
-@ASSETS_DIR_OPTION
-def doctor(assets_dir: Path | None) -> None:
-    """Report, for each metric, whether it can run on this machine with the network off.
-
-    Checks that the metric's packages import and that its assets are present and their sha256
-    verified (this hashes about 1.5 GB when everything is fetched). Uses no network.
-    """
-    from clue import assets as lib
-
-    report = lib.doctor(assets_dir)
-    for item in report:
-        click.echo(f"{item.metric:11} {'ready' if item.ready else 'NOT READY':9}  {item.detail}")
-    missing = [item.metric for item in report if not item.ready]
-    if missing:
-        click.echo(f"Not ready: {', '.join(missing)}. Skip them with --metrics or run `clue assets fetch`.")
-    else:
-        click.echo("All metrics can run offline.")

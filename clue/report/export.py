@@ -23,13 +23,12 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 
 from clue import __version__
 from clue.errors import InputError
-from clue.io import read_json, sha256_file, sha256_text, write_json, write_jsonl
+from clue.io import create_temp_folder, read_json, sha256_file, sha256_text, write_json, write_jsonl
 from clue.report.runs import model_dirs, read_predictions, resolve_run_dir
 from clue.taskinfo import TASKS
 
@@ -96,7 +95,7 @@ def export_run(run: str | Path, out: str | Path) -> Path:
     manifest_path = run_dir / "manifest.json"
     manifest = read_json(manifest_path) if manifest_path.is_file() else {}
     out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    staging = create_temp_folder(out.parent, prefix=f".{out.name}.")
     try:
         counts: dict[str, dict[str, int]] = {}
         for directory in directories:
@@ -129,18 +128,11 @@ def export_run(run: str | Path, out: str | Path) -> Path:
             "licences": {t.id: t.licence for t in TASKS},
             "text_included": {t.id: list(PUBLIC_TEXT) if t.licence == "public" else [] for t in TASKS},
             "items": counts, "files": files})
-        os.chmod(staging, 0o777 & ~_umask())
         os.replace(staging, out)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return out
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def is_export(path: Path) -> bool:

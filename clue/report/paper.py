@@ -14,11 +14,11 @@ import re
 from pathlib import Path
 
 from clue.errors import InputError
-from clue.paths import PROJECT_DIR
+from clue.paths import paper_results_dir
 from clue.report.runs import ModelScores
 from clue.taskinfo import TASKS
 
-PAPER_CSV = PROJECT_DIR / "results" / "paper" / "clue_v2_results.csv"
+PAPER_CSV = paper_results_dir() / "clue_v2_results.csv"
 PAPER_SOURCE = "paper"
 
 # Hugging Face hub ids -> model name in the paper's table. Ids whose last component already equals

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from clue.io import apply_umask
+
 # A small corpus in plain clinical English, so that common words get their own tokens.
 _CORPUS = [
     "The patient is a 64 year old man admitted with chest pain and shortness of breath.",
@@ -141,6 +143,7 @@ def build_tiny_model(
     model.generation_config.bos_token_id = tokenizer.bos_token_id
     model.save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)
+    apply_umask(out_dir)
     return out_dir
 
 

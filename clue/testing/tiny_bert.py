@@ -11,6 +11,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from clue.io import apply_umask
+
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 DEFAULT_WORDS = (
     "the", "a", "of", "and", "with", "no", "is", "was", "has", "patient", "pain", "chest", "fever",
@@ -56,4 +58,5 @@ def build_tiny_bert(out_dir: str | os.PathLike, words=DEFAULT_WORDS, suffixes=DE
                         num_attention_heads=heads, intermediate_size=2 * hidden_size,
                         max_position_embeddings=max_position_embeddings)
     BertModel(config).eval().save_pretrained(out)
+    apply_umask(out)
     return out
