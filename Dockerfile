@@ -35,10 +35,11 @@ COPY requirements/lock-${VARIANT}.txt /opt/clue/lock.txt
 RUN --mount=type=cache,target=/root/.cache/pip \
     pip install --require-hashes --no-deps -r /opt/clue/lock.txt
 
-# The kit itself, as a regular (not editable) install; --no-deps: everything it needs came from the lock.
+# The kit itself, as a regular (not editable) install: --no-deps, since everything it needs came from the
+# lock, and --no-build-isolation, since its build backend (setuptools) is in the lock too: nothing unpinned.
 COPY . /opt/clue/src
 RUN --mount=type=cache,target=/root/.cache/pip \
-    pip install --no-deps /opt/clue/src \
+    pip install --no-deps --no-build-isolation /opt/clue/src \
  && pip check \
  && rm -rf /opt/clue/src
 

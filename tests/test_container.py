@@ -75,7 +75,7 @@ def test_dependency_layer_comes_before_the_code_and_installs_the_lock_alone():
     lock_install = next(i for i, (keyword, args) in enumerate(build)
                         if keyword == "RUN" and "--require-hashes --no-deps -r" in args)
     assert copies[0] < lock_install < code_copy
-    kit_install = next(i for i, (keyword, args) in enumerate(build) if keyword == "RUN" and "--no-deps /opt/clue/src" in args)
+    kit_install = next(i for i, (keyword, args) in enumerate(build) if keyword == "RUN" and "pip install --no-deps" in args and "/opt/clue/src" in args)
     assert kit_install > code_copy
     assert args_of(build)["VARIANT"] == "cuda"
     for variant in ("cuda", "cpu"):
