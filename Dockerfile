@@ -25,9 +25,10 @@ ARG PIP_CERT
 ARG PIP_FIND_LINKS
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_INPUT=1 \
-    PYTHONUNBUFFERED=1
-RUN python3 -m venv /opt/venv
-ENV PATH=/opt/venv/bin:$PATH
+    PIP_CACHE_DIR=/root/.cache/pip \
+    PYTHONUNBUFFERED=1 \
+    PATH=/opt/clue/venv/bin:$PATH
+RUN python3 -m venv /opt/clue/venv
 
 # Dependency layer: it depends on the lock alone, so editing the kit's code does not rebuild it.
 # The cache mount keeps downloaded wheels between builds (it is not part of the image).
@@ -37,27 +38,29 @@ RUN --mount=type=cache,target=/root/.cache/pip \
 
 # The kit itself, as a regular (not editable) install: --no-deps, since everything it needs came from the
 # lock, and --no-build-isolation, since its build backend (setuptools) is in the lock too: nothing unpinned.
+# Then the metric assets at their pinned revisions and hashes and both pinned CLUE protocols, and
+# `clue doctor` with the network off: a missing or corrupt file fails the build here, not a run later.
 COPY . /opt/clue/src
+ARG WITH_ASSETS=1
 RUN --mount=type=cache,target=/root/.cache/pip \
     pip install --no-deps --no-build-isolation /opt/clue/src \
  && pip check \
- && rm -rf /opt/clue/src
-
-# Metric assets at their pinned revisions and hashes and both pinned CLUE protocols, then `clue doctor`
-# with the network off: a missing or corrupt file fails the build here, not a run later.
-ARG WITH_ASSETS=1
-RUN mkdir -p /opt/clue/assets /opt/clue/protocol \
+ && rm -rf /opt/clue/src \
+ && mkdir -p /opt/clue/assets /opt/clue/protocol \
  && if [ "$WITH_ASSETS" = "1" ]; then \
       HF_HOME=/tmp/hf-build clue assets fetch --quiet --assets-dir /opt/clue/assets \
       && clue protocol fetch --protocol paper --protocol-dir /opt/clue/protocol \
       && clue protocol fetch --protocol upstream --protocol-dir /opt/clue/protocol \
-      && HF_HUB_OFFLINE=1 CLUE_ASSETS=/opt/clue/assets clue doctor \
+      && HF_HUB_OFFLINE=1 clue doctor --assets-dir /opt/clue/assets --protocol-dir /opt/clue/protocol \
+           --protocol paper --protocol upstream --no-gpu \
       && rm -rf /tmp/hf-build; \
     else \
       echo "WITH_ASSETS=0: no metric assets or protocols baked in; clue doctor will report them missing"; \
     fi
 
-# ---- runtime: the base image, the virtualenv and the assets; no compilers, no pip cache, no sources -------
+# ---- runtime: the base image and /opt/clue (virtualenv, assets, protocols, the lock); no compilers, no pip
+# cache, no sources. The image's settings come first and the one large COPY last, so that a rebuild after a
+# code change copies the virtualenv once.
 FROM ${BASE_IMAGE}
 ARG KIT_VERSION=0.1.0
 ARG KIT_COMMIT=unknown
@@ -78,13 +81,10 @@ RUN useradd --uid 1000 --user-group --no-log-init --create-home --home-dir /home
  && mkdir -p /work /cache/huggingface \
  && chmod 1777 /home/clue /work /cache/huggingface
 
-COPY --from=build /opt/venv /opt/venv
-COPY --from=build /opt/clue /opt/clue
-
 # HF_HUB_OFFLINE=1: nothing is downloaded at run time unless asked (`-e HF_HUB_OFFLINE=0`, e.g. to fetch
 # a model's weights into the mounted cache). CLUE_KIT_COMMIT is what run manifests record as the kit's
 # commit (the image holds no .git).
-ENV PATH=/opt/venv/bin:$PATH \
+ENV PATH=/opt/clue/venv/bin:$PATH \
     HOME=/home/clue \
     HF_HOME=/cache/huggingface \
     HF_HUB_OFFLINE=1 \
@@ -94,9 +94,9 @@ ENV PATH=/opt/venv/bin:$PATH \
     MPLCONFIGDIR=/tmp/matplotlib \
     PYTHONUNBUFFERED=1 \
     NVIDIA_DRIVER_CAPABILITIES=compute,utility
-
 VOLUME ["/cache/huggingface"]
 WORKDIR /work
 USER 1000:1000
 ENTRYPOINT ["clue"]
 CMD ["--help"]
+COPY --from=build /opt/clue /opt/clue

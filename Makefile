@@ -14,11 +14,12 @@ EVAL_ARGS ?=
 UPSTREAM ?= clue-upstream
 ENGINE   ?= native
 
-# ENGINE=vllm: the steps run in the kit's image (docker compose; protocols and assets are baked in, the
-# doctor checks them) and the model is served by the vLLM image beside it. Otherwise: the local .venv.
+# ENGINE=vllm: the steps run in the kit's image (docker compose; protocols and metric assets are baked in
+# and were checked by `clue doctor` when it was built) and the model is served by the vLLM image beside it.
+# Otherwise: the local .venv.
 ifeq ($(ENGINE),vllm)
 CLUE = $(COMPOSE) run --rm --no-deps kit
-REPRODUCE_STEPS = fetch build verify doctor compose-evaluate tables
+REPRODUCE_STEPS = fetch build verify compose-evaluate tables
 else
 REPRODUCE_STEPS = fetch build verify protocol assets evaluate tables
 endif
