@@ -12,19 +12,8 @@ BACKEND  ?= hf
 IMAGE    ?= clue
 EVAL_ARGS ?=
 UPSTREAM ?= clue-upstream
-ENGINE   ?= native
 
-# ENGINE=vllm: the steps run in the kit's image (docker compose; protocols and metric assets are baked in
-# and were checked by `clue doctor` when it was built) and the model is served by the vLLM image beside it.
-# Otherwise: the local .venv.
-ifeq ($(ENGINE),vllm)
-CLUE = $(COMPOSE) run --rm --no-deps kit
-REPRODUCE_STEPS = fetch build verify compose-evaluate tables
-else
-REPRODUCE_STEPS = fetch build verify protocol assets evaluate tables
-endif
-
-.PHONY: help install test lint reproduce fetch build verify protocol assets doctor evaluate tables demo docker-build docker-run image-test compose-evaluate bench-medisumcode bench-umls bench-generation bench-bertscore audit-upstream
+.PHONY: help install test lint reproduce fetch build verify protocol assets doctor evaluate tables demo docker-build docker-run bench-medisumcode bench-umls bench-generation bench-bertscore audit-upstream
 
 help:
 	@echo "make install      create .venv and install the kit (CPU torch pin; see README for GPU)"
@@ -50,6 +39,17 @@ lint:
 	.venv/bin/hadolint Dockerfile
 
 # ---- the paper's pipeline, step by step -------------------------------------------------
+# ENGINE=vllm: the steps run in the kit's image (docker compose; protocols and metric assets are baked in
+# and were checked by `clue doctor` when it was built) and the model is served by the vLLM image beside it.
+# Otherwise (ENGINE=native): the local .venv.
+ENGINE ?= native
+ifeq ($(ENGINE),vllm)
+CLUE = $(COMPOSE) run --rm --no-deps kit
+REPRODUCE_STEPS = fetch build verify compose-evaluate tables
+else
+REPRODUCE_STEPS = fetch build verify protocol assets evaluate tables
+endif
+
 reproduce: $(REPRODUCE_STEPS)
 
 fetch:
@@ -81,6 +81,7 @@ demo:
 	HF_HUB_OFFLINE=1 $(CLUE) demo --out demo-out
 
 # ---- container ------------------------------------------------------------------------
+.PHONY: image-test compose-evaluate
 # The image records the kit's commit (it holds no .git) and labels itself with version, commit and source.
 HF_CACHE    ?= $(HOME)/.cache/huggingface
 VARIANT     ?= cuda
