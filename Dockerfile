@@ -11,7 +11,9 @@
 # the CUDA runtime libraries as nvidia-* wheels, so a plain Python 3.11 Debian base is enough; the host
 # needs an NVIDIA driver new enough for that CUDA (README, "Docker") and the NVIDIA Container Toolkit.
 # VARIANT=cpu installs requirements/lock-cpu.txt (the CPU torch wheel; `make image-test` builds it).
-# BASE_IMAGE must provide python3 (3.11) with venv and useradd; the default is pinned by digest.
+# BASE_IMAGE must provide python3 (3.11) with venv and useradd; the default is pinned by digest. That digest
+# was taken from public material and not checked against Docker Hub (no registry access where this was
+# written): `docker buildx imagetools inspect python:3.11-slim-bookworm` shows the current one.
 
 ARG BASE_IMAGE=python:3.11-slim-bookworm@sha256:2e32f7d302adc1c37428355c1e646897c0c53f4fd60b6a551245fb90ee129f91
 
