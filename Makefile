@@ -29,6 +29,8 @@ help:
 	@echo "make lock         resolve requirements/lock-cpu.txt and lock-cuda.txt again from pyproject.toml (uv)"
 	@echo "make reproduce    fetch + build + verify data, fetch protocol and assets, evaluate MODEL, print tables vs the paper"
 	@echo "make docker-build build the GPU image '$(IMAGE)'; make docker-run runs 'evaluate' in it"
+	@echo "make reproduce ENGINE=vllm   the same steps in the image, the model served by vLLM's image (compose.yaml)"
+	@echo "make image-test   build the CPU image with buildah (no Docker engine) and run the kit in it as a non-root user"
 	@echo "make lint         hadolint the Dockerfile"
 	@echo "make audit-upstream UPSTREAM=dir  compare the kit with the original scripts of a CLUE checkout (PROTOCOL)"
 	@echo "make bench-medisumcode | bench-umls | bench-generation | bench-bertscore | bench-openai   the measurements quoted in README.md"
@@ -55,7 +57,18 @@ lint:
 	.venv/bin/hadolint Dockerfile
 
 # ---- the paper's pipeline, step by step -------------------------------------------------
-reproduce: fetch build verify protocol assets evaluate tables
+# ENGINE=vllm: the steps run in the kit's image (docker compose; protocols and metric assets are baked in
+# and were checked by `clue doctor` when it was built) and the model is served by the vLLM image beside it.
+# Otherwise (ENGINE=native): the local .venv.
+ENGINE ?= native
+ifeq ($(ENGINE),vllm)
+CLUE = $(COMPOSE) run --rm --no-deps kit
+REPRODUCE_STEPS = fetch build verify compose-evaluate tables
+else
+REPRODUCE_STEPS = fetch build verify protocol assets evaluate tables
+endif
+
+reproduce: $(REPRODUCE_STEPS)
 
 fetch:
 	$(CLUE) data fetch --raw-dir $(RAW)
@@ -86,11 +99,38 @@ demo: $(INSTALLED)
 	HF_HUB_OFFLINE=1 $(CLUE) demo --out demo-out
 
 # ---- container ------------------------------------------------------------------------
+.PHONY: image-test compose-evaluate
+# The image records the kit's commit (it holds no .git) and labels itself with version, commit and source.
+HF_CACHE    ?= $(HOME)/.cache/huggingface
+VARIANT     ?= cuda
+KIT_COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)$(shell git status --porcelain --untracked-files=no 2>/dev/null | grep -q . && echo -dirty)
+KIT_VERSION ?= $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
+KIT_SOURCE  ?= $(shell git config --get remote.origin.url 2>/dev/null || echo unknown)
+DOCKER_USER ?= $(shell id -u):$(shell id -g)
+COMPOSE     ?= env CLUE_UID=$(shell id -u) CLUE_GID=$(shell id -g) MODEL=$(MODEL) HF_CACHE=$(HF_CACHE) IMAGE=$(IMAGE) KIT_COMMIT=$(KIT_COMMIT) docker compose
+
 docker-build:
-	docker build -t $(IMAGE) .
+	docker build -t $(IMAGE) --build-arg VARIANT=$(VARIANT) --build-arg KIT_COMMIT=$(KIT_COMMIT) \
+	    --build-arg KIT_VERSION=$(KIT_VERSION) --build-arg KIT_SOURCE=$(KIT_SOURCE) .
 
 docker-run:
-	docker run --rm --gpus all -v "$(CURDIR):/work" -e HF_TOKEN $(IMAGE) evaluate --model $(MODEL) --protocol $(PROTOCOL) --run $(RUN) $(EVAL_ARGS)
+	mkdir -p "$(HF_CACHE)"
+	docker run --rm --gpus all --user "$(DOCKER_USER)" -v "$(CURDIR):/work" -v "$(HF_CACHE):/cache/huggingface" \
+	    -e HF_TOKEN -e HF_HUB_OFFLINE=$(or $(HF_HUB_OFFLINE),1) $(IMAGE) \
+	    evaluate --model $(MODEL) --protocol $(PROTOCOL) --run $(RUN) $(EVAL_ARGS)
+
+# the CPU variant of the Dockerfile built with buildah, then clue --version/doctor/demo in it as a non-root user
+image-test:
+	.ci/image-test
+
+# `make reproduce ENGINE=vllm`: every step in the kit's image (protocols and metric assets are baked in),
+# the model served by the vLLM image beside it (compose.yaml), stopped after the run whatever its outcome.
+compose-evaluate:
+	mkdir -p "$(HF_CACHE)"
+	$(COMPOSE) up -d --wait vllm
+	$(COMPOSE) run --rm --no-deps kit evaluate --model $(MODEL) --backend openai --base-url http://vllm:8000/v1 \
+	    --protocol $(PROTOCOL) --data-dir $(DATA) --results-dir $(RESULTS) --run $(RUN) $(EVAL_ARGS); \
+	    status=$$?; $(COMPOSE) stop vllm; exit $$status
 
 # ---- measurements quoted in README.md ----------------------------------------------------
 bench-medisumcode:   ## MIMIC-scale MeDiSumCode build vs the literal original (first run generates ~4.4 GB of inputs)

@@ -26,7 +26,7 @@ SECRET_VARIABLES = ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HUGGINGFACE_TOKEN", "
 def kit_info() -> dict:
     info = {"version": __version__, "git_commit": None, "git_dirty": None}
     if not (PROJECT_DIR / ".git").exists():
-        return info
+        return _commit_from_build(info)
     try:
         commit = subprocess.run(["git", "-C", str(PROJECT_DIR), "rev-parse", "HEAD"], capture_output=True,
                                 text=True, timeout=10, check=True).stdout.strip()
@@ -35,6 +35,16 @@ def kit_info() -> dict:
         info.update(git_commit=commit, git_dirty=bool(status.strip()))
     except (OSError, subprocess.SubprocessError):
         pass
+    return info
+
+
+def _commit_from_build(info: dict) -> dict:
+    """An installed kit has no .git: the image build passes its commit as ``CLUE_KIT_COMMIT``
+    (``<sha>`` or ``<sha>-dirty``, as ``make docker-build`` writes it; ``unknown`` when built outside git)."""
+    value = os.environ.get("CLUE_KIT_COMMIT", "").strip()
+    if value and value != "unknown":
+        commit = value.removesuffix("-dirty")
+        info.update(git_commit=commit, git_dirty=commit != value, commit_source="CLUE_KIT_COMMIT")
     return info
 
 
