@@ -138,7 +138,7 @@ def _register() -> None:
 class ContinuousBatcher:
     """Runs :class:`Job` s through ``model`` with at most ``slots`` in flight; see the module docstring.
 
-    ``stopped(job, tokens)`` says whether a stop string has appeared in the tokens generated so far;
+    ``stopped(job, tokens)`` says whether the tokens so far end the completion at a stop string;
     ``end_ids`` end a completion (end-of-sequence and padding tokens).
     """
 

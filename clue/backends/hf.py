@@ -473,9 +473,18 @@ class HFBackend:
             jobs.append(Job(index, ids[-limit:] if len(ids) > limit else ids, decoding.max_new_tokens,
                             decoding.stop, sample))
 
+        criteria: dict[tuple[str, ...], object] = {}
+
         def stopped(job: Job, tokens: list[int]) -> bool:
-            text = self.tokenizer.decode(tokens, skip_special_tokens=True)
-            return any(stop and stop in text for stop in job.stop)
+            """``generate``'s own stop-string test (on token strings, prompt included), for equal completions."""
+            import torch
+            from transformers import StopStringCriteria
+
+            if job.stop not in criteria:
+                criteria[job.stop] = StopStringCriteria(tokenizer=self.tokenizer, stop_strings=list(job.stop))
+            check = criteria[job.stop]
+            tail = (job.ids + tokens)[-check.maximum_token_len:]
+            return bool(check(torch.tensor([tail], device=model.device), None)[0])
 
         batcher = ContinuousBatcher(model, self.batch_size, self._end_ids(model), stopped)
         for job, tokens, seconds in batcher.run(jobs):
