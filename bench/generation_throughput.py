@@ -114,17 +114,23 @@ def build_model(ws: dict, root: Path, shape: ModelShape, seed: int) -> Path:
 
 
 def _timed(backend, batching: str, fn):
-    backend.batching = batching
-    started = time.perf_counter()
+    """Run ``fn`` with ``batching`` (``continuous``: the backend's default, prompts entering together share one
+    prefill forward; ``continuous-alone``: each prompt prefilled alone); returns (result, wall seconds, CPU
+    seconds of this process)."""
+    from clue.backends.hf import PREFILL_TOKENS
+
+    backend.batching = batching.split("-")[0]
+    backend.prefill_tokens = 0 if batching.endswith("-alone") else PREFILL_TOKENS
+    started, cpu = time.perf_counter(), time.process_time()
     result = fn()
-    return result, time.perf_counter() - started
+    return result, time.perf_counter() - started, time.process_time() - cpu
 
 
 def _compare(backend, requests, prompts, modes: tuple[str, ...] = ("padded", "continuous")) -> dict:
     """Each batching mode, then one prompt at a time (``generate``, as the padded path runs it)."""
     runs = {mode: _timed(backend, mode, lambda: backend.generate_detailed(requests, prompts)) for mode in modes}
-    single, single_s = _timed(backend, "padded", lambda: [backend.generate_detailed([r], [p])[0]
-                                                          for r, p in zip(requests, prompts)])
+    single, single_s, single_cpu = _timed(backend, "padded", lambda: [backend.generate_detailed([r], [p])[0]
+                                                                      for r, p in zip(requests, prompts)])
     first = next(iter(runs.values()))[0]
     report = {
         "prompts": len(prompts),
@@ -132,10 +138,12 @@ def _compare(backend, requests, prompts, modes: tuple[str, ...] = ("padded", "co
         "prompt_tokens_mean": round(sum(g.prompt_tokens for g in first) / len(first), 1),
         "prompt_tokens_max": max(g.prompt_tokens for g in first),
         "new_tokens_total": sum(g.new_tokens for g in single),
-        "one_at_a_time_s": single_s, "one_at_a_time_prompts_per_s": len(prompts) / single_s,
+        "one_at_a_time_s": single_s, "one_at_a_time_cpu_s": single_cpu,
+        "one_at_a_time_prompts_per_s": len(prompts) / single_s,
     }
-    for mode, (generations, seconds) in runs.items():
-        report[mode] = {"s": seconds, "prompts_per_s": len(prompts) / seconds, "speedup": single_s / seconds,
+    for mode, (generations, seconds, cpu) in runs.items():
+        report[mode] = {"s": seconds, "cpu_s": cpu, "prompts_per_s": len(prompts) / seconds,
+                        "speedup": single_s / seconds, "cpu_speedup": single_cpu / cpu,
                         "identical_completions": [g.completion for g in generations] == [g.completion for g in single]}
     # the earlier report's keys, for the padded batch
     if "padded" in runs:
@@ -176,10 +184,12 @@ def measure_throughput(ws: dict, tasks: list[str], n_prompts: int, batch_size: i
                 on_task(report)
     tasks_run = report["tasks"].values()
     single = sum(t["one_at_a_time_s"] for t in tasks_run)
-    report.update(prompts=sum(t["prompts"] for t in tasks_run), one_at_a_time_s=single)
+    single_cpu = sum(t["one_at_a_time_cpu_s"] for t in tasks_run)
+    report.update(prompts=sum(t["prompts"] for t in tasks_run), one_at_a_time_s=single, one_at_a_time_cpu_s=single_cpu)
     for mode in modes:
         total = sum(t[mode]["s"] for t in tasks_run)
-        report[mode] = {"s": total, "speedup": single / total,
+        cpu = sum(t[mode]["cpu_s"] for t in tasks_run)
+        report[mode] = {"s": total, "speedup": single / total, "cpu_s": cpu, "cpu_speedup": single_cpu / cpu,
                         "identical_completions": all(t[mode]["identical_completions"] for t in tasks_run)}
     if "padded" in modes:
         report.update(batched_s=report["padded"]["s"], speedup=report["padded"]["speedup"],
@@ -254,7 +264,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--max-position", type=int, default=2048,
                         help="the model's context in tokens (10240 lets LongHealth's 8,140-token prompts through)")
     parser.add_argument("--modes", default="padded,continuous",
-                        help="batching modes to time against one prompt at a time (padded, continuous)")
+                        help="batching modes to time against one prompt at a time (padded, continuous, "
+                             "continuous-alone: each prompt prefilled in its own forward)")
     parser.add_argument("--repeats", type=int, default=1, help="time each task this many times, back to back")
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda", "auto"], help="where to generate")
     parser.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16", "float16"],
@@ -312,13 +323,13 @@ def main(argv: list[str] | None = None) -> dict:
 
     t = report["throughput"]
     for task_id, r in t["tasks"].items():
-        modes = ", ".join(f"{m} {r[m]['s']:.1f} s = {r[m]['speedup']:.1f}x (identical: {r[m]['identical_completions']})"
-                          for m in args.modes.split(","))
+        modes = ", ".join(f"{m} {r[m]['s']:.1f} s = {r[m]['speedup']:.1f}x (CPU {r[m]['cpu_speedup']:.1f}x, "
+                          f"identical: {r[m]['identical_completions']})" for m in args.modes.split(","))
         print(f"throughput {task_id}: {r['prompts']} prompts of {r['prompt_tokens_mean']:.0f} tokens on average "
               f"(max {r['prompt_tokens_max']}), max_new_tokens {r['max_new_tokens']}: one at a time "
-              f"{r['one_at_a_time_s']:.1f} s; {modes}; load {r['loadavg']}")
-    modes = ", ".join(f"{m} {t[m]['s']:.1f} s = {t[m]['speedup']:.1f}x (identical: {t[m]['identical_completions']})"
-                      for m in args.modes.split(","))
+              f"{r['one_at_a_time_s']:.1f} s (CPU {r['one_at_a_time_cpu_s']:.1f} s); {modes}; load {r['loadavg']}")
+    modes = ", ".join(f"{m} {t[m]['s']:.1f} s = {t[m]['speedup']:.1f}x (CPU {t[m]['cpu_speedup']:.1f}x, "
+                      f"identical: {t[m]['identical_completions']})" for m in args.modes.split(","))
     print(f"throughput, all {t['prompts']} prompts (batch {t['batch_size']}): one at a time "
           f"{t['one_at_a_time_s']:.1f} s; {modes}")
     if "overhead" in report:

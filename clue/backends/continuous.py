@@ -1,16 +1,18 @@
 """Continuous batching for the transformers backend: prompts scheduled without padding.
 
-Up to ``slots`` prompts are in flight at once. A prompt enters with its own prefill (one forward
-over its tokens alone, as one-at-a-time generation runs it); then every step decodes one token for
-all prompts in flight in a single forward whose rows are the prompts' last tokens, side by side.
-Attention is computed per prompt over that prompt's own key/value buffer, so no prompt is padded
-and no mask is built. A prompt that ends (end-of-sequence, its ``max_new_tokens``, a stop string)
-leaves at once and the next waiting prompt takes its slot.
+Up to ``slots`` prompts are in flight at once. Prompts entering together are prefilled in one
+forward, their tokens side by side (up to ``prefill_tokens``; 0: each prompt in its own forward, as
+one-at-a-time generation runs it); then every step decodes one token for all prompts in flight in a
+single forward whose rows are the prompts' last tokens. Attention is computed per prompt over that
+prompt's own key/value buffer, so no prompt is padded and no mask is built. A prompt that ends
+(end-of-sequence, its ``max_new_tokens``, a stop string) leaves at once and the next waiting prompt
+takes its slot.
 
-Each attention call is transformers' own SDPA function, given the same shapes one-at-a-time
-generation gives it, so completions equal one-at-a-time greedy generation (float32 on CPU; the
-tests check all six tasks). Sampling keeps a generator per prompt, seeded as the padded path seeds
-it (``clue.backends.hf.row_seed``), and draws one token per step exactly as its row sampler does.
+Each attention call is transformers' own SDPA function, given the shapes one-at-a-time generation
+gives it (the projections and MLP see several prompts' rows at once, as in a padded batch), so
+completions equal one-at-a-time greedy generation (float32 on CPU; the tests check all six tasks).
+Sampling keeps a generator per prompt, seeded as the padded path seeds it
+(``clue.backends.hf.row_seed``), and draws one token per step exactly as its row sampler does.
 
 Only models whose attention is plain causal self-attention over all past tokens are accepted
 (:func:`unsupported_reason`); a sliding window, or a generation config that adds logits processors
@@ -142,9 +144,11 @@ class ContinuousBatcher:
     ``end_ids`` end a completion (end-of-sequence and padding tokens).
     """
 
-    def __init__(self, model, slots: int, end_ids: set[int], stopped: Callable[[Job, list[int]], bool]):
+    def __init__(self, model, slots: int, end_ids: set[int], stopped: Callable[[Job, list[int]], bool],
+                 prefill_tokens: int = 0):
         self.model = model
         self.slots = max(1, int(slots))
+        self.prefill_tokens = prefill_tokens
         self.end_ids = end_ids
         self.stopped = stopped
 
@@ -161,9 +165,12 @@ class ContinuousBatcher:
         try:
             with torch.inference_mode():
                 while waiting or active:
-                    while waiting and len(active) < self.slots:
-                        slot = _Slot(waiting.popleft(), time.perf_counter())
-                        self._prefill(slot)
+                    entering: list[_Slot] = []
+                    while waiting and len(active) + len(entering) < self.slots:
+                        entering.append(_Slot(waiting.popleft(), time.perf_counter()))
+                    for group in self._prefill_groups(entering):
+                        self._prefill(group)
+                    for slot in entering:
                         if self._finished(slot):
                             yield self._release(slot)
                         else:
@@ -191,22 +198,45 @@ class ContinuousBatcher:
             segments.append((slot, start, length))
             start += length
         step = _Step(segments, lambda s: len(s.job.ids) + s.job.max_new_tokens)
+        if not last_only:
+            keep = 0                                            # every row is a prompt's last token
+        elif len(slots) == 1:
+            keep = 1
+        else:                                                   # the last token of each prompt
+            keep = torch.tensor([start + length - 1 for _, start, length in segments], device=device)
         output = self.model(input_ids=torch.tensor([ids], device=device),
                             position_ids=torch.tensor([positions], device=device),
-                            use_cache=False, logits_to_keep=1 if last_only else 0, clue_step=step)
+                            use_cache=False, logits_to_keep=keep, clue_step=step)
         for slot, length in zip(slots, lengths):
             slot.position += length
         return output.logits[0].to(dtype=torch.float32)        # [rows, vocabulary]
 
-    def _prefill(self, slot: _Slot) -> None:
-        ids = slot.job.ids
-        if slot.job.sample is not None:
-            import torch
+    def _prefill_groups(self, slots: list[_Slot]) -> list[list[_Slot]]:
+        """Prompts prefilled in one forward: each alone, or (``prefill_tokens``) side by side up to that many tokens."""
+        if not self.prefill_tokens:
+            return [[slot] for slot in slots]
+        groups: list[list[_Slot]] = []
+        tokens = 0
+        for slot in slots:
+            if not groups or tokens + len(slot.job.ids) > self.prefill_tokens:
+                groups.append([])
+                tokens = 0
+            groups[-1].append(slot)
+            tokens += len(slot.job.ids)
+        return groups
 
-            slot.generator = torch.Generator(device=self.model.device)
-            slot.generator.manual_seed(slot.job.sample[0])
-        logits = self._forward([slot], ids, list(range(len(ids))), [len(ids)], last_only=True)
-        self._choose([slot], logits)
+    def _prefill(self, slots: list[_Slot]) -> None:
+        import torch
+
+        ids, positions = [], []
+        for slot in slots:
+            ids += slot.job.ids
+            positions += range(len(slot.job.ids))
+            if slot.job.sample is not None:
+                slot.generator = torch.Generator(device=self.model.device)
+                slot.generator.manual_seed(slot.job.sample[0])
+        logits = self._forward(slots, ids, positions, [len(slot.job.ids) for slot in slots], last_only=True)
+        self._choose(slots, logits)
 
     def _decode(self, active: list[_Slot]) -> None:
         ids = [slot.tokens[-1] for slot in active]

@@ -221,6 +221,7 @@ PLACEMENT_ARGS = frozenset({"device_map", "max_memory", "offload_folder", "offlo
                             "offload_buffers", "low_cpu_mem_usage"})
 # ``--model-arg batching=…``: read by the kit (never passed to ``from_pretrained``), not in the store key
 BATCHING = ("auto", "padded", "continuous")
+PREFILL_TOKENS = 4096
 
 
 class HFBackend:
@@ -266,6 +267,8 @@ class HFBackend:
         self.tokenizer.padding_side = "left"
         self._model = None
         self.load_seconds = 0.0
+        # continuous batching: prompts entering together are prefilled in one forward, up to this many tokens
+        self.prefill_tokens = PREFILL_TOKENS
 
     # -- identity and model facts ------------------------------------------------
 
@@ -486,7 +489,7 @@ class HFBackend:
             tail = (job.ids + tokens)[-check.maximum_token_len:]
             return bool(check(torch.tensor([tail], device=model.device), None)[0])
 
-        batcher = ContinuousBatcher(model, self.batch_size, self._end_ids(model), stopped)
+        batcher = ContinuousBatcher(model, self.batch_size, self._end_ids(model), stopped, self.prefill_tokens)
         for job, tokens, seconds in batcher.run(jobs):
             yield job.index, self._finish(tokens, len(job.ids), cuts[job.index], requests[job.index].decoding,
                                           seconds)
