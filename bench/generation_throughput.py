@@ -81,6 +81,20 @@ def prepare_workspace(root: Path, scale: float, seed: int) -> dict:
     return {"data": root / "data", "protocol": root / "protocol"}
 
 
+def longhealth_workspace(ws: dict, root: Path, words: int, seed: int) -> dict:
+    """The workspace with LongHealth rebuilt from texts of ``words`` words (the default synthetic texts have
+    300, too few to fill the protocol's 8,140-token budget); the other tasks' data stay."""
+    from clue.data.build import build
+    from clue.data.synthetic import write_longhealth
+
+    data = root / f"data-longhealth-{words}"
+    if not (data / "longhealth" / "test.jsonl").is_file():
+        raw = root / f"raw-longhealth-{words}"
+        write_longhealth(raw / "longhealth" / "benchmark_v5.json", n_patients=6, words_per_text=words, seed=seed)
+        build("longhealth", raw_dir=raw, out_dir=data, allow_unverified=True)
+    return {**ws, "longhealth_data": data}
+
+
 def build_model(ws: dict, root: Path, shape: ModelShape, seed: int) -> Path:
     """A Llama-style model with random weights of the given shape; tokenizer trained on the test sets."""
     from clue.testing.tiny import OUTPUT_SCALE, build_tiny_model, corpus_from_test_sets
@@ -170,7 +184,8 @@ def measure_throughput(ws: dict, tasks: list[str], n_prompts: int, batch_size: i
     report = {"batch_size": batch_size, "device": backend.device, "dtype": backend.dtype, "tasks": {}}
     for task_id in tasks:
         module = get_task(task_id)
-        requests = module.build_requests(module.load_records(ws["data"]), ctx)
+        data = ws.get("longhealth_data", ws["data"]) if task_id == "longhealth" else ws["data"]
+        requests = module.build_requests(module.load_records(data), ctx)
         requests = (requests * (n_prompts // max(1, len(requests)) + 1))[:n_prompts]
         if max_new_tokens is not None:
             requests = [replace(r, decoding=replace(r.decoding, max_new_tokens=max_new_tokens)) for r in requests]
@@ -263,6 +278,9 @@ def main(argv: list[str] | None = None) -> dict:
                         help="MLP width (default: 2 x hidden; 8/3 x hidden when --head-dim is given)")
     parser.add_argument("--max-position", type=int, default=2048,
                         help="the model's context in tokens (10240 lets LongHealth's 8,140-token prompts through)")
+    parser.add_argument("--longhealth-words", type=int, default=None,
+                        help="rebuild LongHealth from synthetic texts of this many words (2000: prompts fill the "
+                             "8,140-token budget; default: the 300-word texts of the workspace)")
     parser.add_argument("--modes", default="padded,continuous",
                         help="batching modes to time against one prompt at a time (padded, continuous, "
                              "continuous-alone: each prompt prefilled in its own forward)")
@@ -303,6 +321,8 @@ def main(argv: list[str] | None = None) -> dict:
         if args.prepare_only:
             print(f"workspace ready in {root}")
             return {}
+        if args.longhealth_words:
+            ws = longhealth_workspace(ws, root, args.longhealth_words, args.seed)
         started = time.perf_counter()
         ws["model"] = build_model(ws, root, shape, args.seed)
         report = {"threads": args.threads, "torch": torch.__version__, "transformers": transformers.__version__,
