@@ -130,6 +130,8 @@ def test_batching_option_rule_and_manifest(tiny_models, tmp_path):
     assert auto.settings()["batching"] == {"requested": "auto", "used": "continuous"}
     auto.device = "cuda"           # the rule only: a GPU keeps generate's padded batches (no generation here)
     assert auto.batching_mode() == "padded"
+    eager = HFBackend(str(tiny_models["chat"]), model_args=(("attn_implementation", "eager"),))
+    assert eager.batching_mode() == "padded" and "model_args" in eager.identity()
     with pytest.raises(InputError, match="batching=sideways: expected one of auto, padded, continuous"):
         HFBackend(str(tiny_models["chat"]), model_args=(("batching", "sideways"),))
 
@@ -141,8 +143,8 @@ def test_batching_option_rule_and_manifest(tiny_models, tmp_path):
         path = folder / edit[0]
         path.write_text(json.dumps({**json.loads(path.read_text()), **edit[1]}))
         assert HFBackend(str(folder)).batching_mode() == "padded"
-        with pytest.raises(InputError) as info:
-            HFBackend(str(folder), model_args=(("batching", "continuous"),)).batching_mode()
+        with pytest.raises(InputError) as info:    # refused when the backend is made, before any weight is read
+            HFBackend(str(folder), model_args=(("batching", "continuous"),))
         assert "\n" not in str(info.value) and "batching=padded" in str(info.value)
         assert ("sliding-window" if name == "window" else "repetition_penalty") in str(info.value)
 

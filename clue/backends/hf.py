@@ -267,6 +267,8 @@ class HFBackend:
         if not getattr(self.tokenizer, "is_fast", False):
             raise InputError(f"{self.path}: a fast (tokenizers) tokenizer is needed; tokenizer.json is missing")
         self.tokenizer.padding_side = "left"
+        if self.needs_weights and self.batching == "continuous":
+            self.batching_mode()            # a forced mode the model cannot run stops here, before loading
         self._model = None
         self.load_seconds = 0.0
         # continuous batching: prompts entering together are prefilled in one forward, up to this many tokens
@@ -325,6 +327,8 @@ class HFBackend:
 
         if "device_map" in self.model_args:
             return "the weights are placed by --model-arg device_map"
+        if self.model_args.get("attn_implementation", "sdpa") != "sdpa":
+            return f"--model-arg attn_implementation={self.model_args['attn_implementation']} (it computes with SDPA)"
         try:
             generation_config = GenerationConfig.from_pretrained(self.path)
         except Exception:   # no generation_config.json: the defaults add no logits processor
@@ -468,6 +472,9 @@ class HFBackend:
         from clue.backends.continuous import ContinuousBatcher, Job
 
         model = self._load()
+        if model.config._attn_implementation != "sdpa":
+            raise InputError(f"{self.model_id}: loaded with {model.config._attn_implementation} attention; continuous "
+                             "batching computes with SDPA (use --model-arg batching=padded)")
         jobs, cuts = [], {}
         for index in sorted(range(len(requests)), key=lambda i: (-len(encoded[i]), i)):
             decoding, ids = requests[index].decoding, encoded[index]
