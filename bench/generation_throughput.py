@@ -318,11 +318,11 @@ def main(argv: list[str] | None = None) -> dict:
     with tempfile.TemporaryDirectory(prefix="clue-bench-") as tmp:
         root = args.workdir or Path(tmp)
         ws = prepare_workspace(root, args.scale, args.seed)
+        if args.longhealth_words:
+            ws = longhealth_workspace(ws, root, args.longhealth_words, args.seed)
         if args.prepare_only:
             print(f"workspace ready in {root}")
             return {}
-        if args.longhealth_words:
-            ws = longhealth_workspace(ws, root, args.longhealth_words, args.seed)
         started = time.perf_counter()
         ws["model"] = build_model(ws, root, shape, args.seed)
         report = {"threads": args.threads, "torch": torch.__version__, "transformers": transformers.__version__,

@@ -5,10 +5,11 @@
 # lent to the session that wrote it. The synthetic workspace is built beforehand, where the kit's
 # venv is (it needs the data-building dependencies):
 #
-#   .venv/bin/python bench/generation_throughput.py --workdir bench/out/gpu-ws --prepare-only
+#   .venv/bin/python bench/generation_throughput.py --workdir bench/out/gpu-ws --prepare-only --longhealth-words 2000
 #   OUT=/tmp/gpu bash bench/gpu_continuous.sh                  # on the GPU machine
 #
-# LongHealth's prompts are filled to the protocol's 8,140-token budget (--max-position 10240).
+# LongHealth's prompts are filled to the protocol's 8,140-token budget (texts of 2,000 words,
+# --max-position 10240).
 # bfloat16 rounding differs between a padded batch and one prompt alone, so "identical" may be
 # False there; the speed-ups are what this run is for. Extra arguments go to the Python script.
 set -uo pipefail
@@ -24,5 +25,5 @@ mkdir -p "$OUT"
 timeout "$LIMIT" "$PY" bench/generation_throughput.py --workdir bench/out/gpu-ws \
   --tasks medisumqa,longhealth,mednli,meqsum,problem_summary --device cuda --dtype bfloat16 \
   --hidden-size 2048 --layers 20 --head-dim 128 --intermediate-size 5632 --vocab 1000 --max-position 10240 \
-  --prompts 32 --modes padded,continuous,continuous-alone --skip-overhead \
+  --longhealth-words 2000 --prompts 32 --modes padded,continuous,continuous-alone --skip-overhead \
   --json "$OUT/gpu_continuous.json" "$@" 2>&1 | tee "$OUT/gpu_log.txt"
