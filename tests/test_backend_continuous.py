@@ -137,6 +137,7 @@ def test_batching_option_rule_and_manifest(tiny_models, tmp_path):
 
     # a model continuous batching cannot run: sliding-window attention, or a repetition penalty
     for name, edit in (("window", ("config.json", {"sliding_window": 64})),
+                       ("rope", ("config.json", {"rope_scaling": {"rope_type": "dynamic", "factor": 2.0}})),
                        ("penalty", ("generation_config.json", {"repetition_penalty": 1.3}))):
         folder = tmp_path / name
         shutil.copytree(tiny_models["chat"], folder)
@@ -146,7 +147,8 @@ def test_batching_option_rule_and_manifest(tiny_models, tmp_path):
         with pytest.raises(InputError) as info:    # refused when the backend is made, before any weight is read
             HFBackend(str(folder), model_args=(("batching", "continuous"),))
         assert "\n" not in str(info.value) and "batching=padded" in str(info.value)
-        assert ("sliding-window" if name == "window" else "repetition_penalty") in str(info.value)
+        assert {"window": "sliding-window", "rope": "dynamic rotary", "penalty": "repetition_penalty"}[name] \
+            in str(info.value)
 
 
 def test_store_keys_do_not_depend_on_the_batching_mode(tiny_models, workspace, tmp_path):

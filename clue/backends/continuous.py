@@ -15,8 +15,9 @@ Sampling keeps a generator per prompt, seeded as the padded path seeds it
 (``clue.backends.hf.row_seed``), and draws one token per step exactly as its row sampler does.
 
 Only models whose attention is plain causal self-attention over all past tokens are accepted
-(:func:`unsupported_reason`); a sliding window, or a generation config that adds logits processors
-(repetition penalty, suppressed tokens, …), needs ``generate`` and the padded path.
+(:func:`unsupported_reason`); a sliding window, rotary scaling that depends on the longest sequence
+in a forward (dynamic, LongRoPE), or a generation config that adds logits processors (repetition
+penalty, suppressed tokens, …) needs ``generate`` and the padded path.
 """
 
 from __future__ import annotations
@@ -74,6 +75,10 @@ def unsupported_reason(config: dict, generation_config) -> str | None:
             return f"sliding-window attention ({window} tokens)"
     if any(t != "full_attention" for t in config.get("layer_types") or []):
         return "layers other than full attention"
+    rope = config.get("rope_scaling") or config.get("rope_parameters") or {}
+    rope_type = rope.get("rope_type", rope.get("type")) if isinstance(rope, dict) else None
+    if rope_type in ("dynamic", "longrope"):   # scaled by the longest sequence in the forward, not the prompt's own
+        return f"{rope_type} rotary scaling"
     processors = _greedy_processors(generation_config)
     if processors:
         return f"its generation config adds logits processors ({', '.join(processors)})"
