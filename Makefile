@@ -139,7 +139,7 @@ bench-medisumcode:   ## MIMIC-scale MeDiSumCode build vs the literal original (f
 bench-umls:          ## UMLS-F1 once-per-text + cache vs the original two passes, 1,000 pairs
 	$(PY) bench/umls_speed.py
 
-bench-generation:    ## batched vs one-at-a-time generation with the tiny model on CPU
+bench-generation:    ## padded and continuous batching vs one-at-a-time generation, tiny model, CPU
 	HF_HUB_OFFLINE=1 $(PY) bench/generation_throughput.py --json bench/out/generation_throughput.json
 
 bench-openai:        ## --backend openai: 16 vs 1 requests in flight against transformers serve, and the kit's own cost per request

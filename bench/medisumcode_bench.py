@@ -9,9 +9,12 @@ subprocess on the same files:
            writes data/medisumcode/test.jsonl + manifest.json;
   literal  bench/literal_medisumcode.py: every note into a list, shuffle, one pandas filter per note.
 
-It records wall time and peak RSS of each (os.wait4's rusage of the child: the largest resident set
-of the child or any process it waited for), compares the two outputs byte for byte, prints a table
-and writes bench/out/medisumcode-<time>.json.
+It records wall time and the peak RSS of each (``VmHWM`` of the measured process itself, written by
+bench/own_peak.py when it ends; ``os.wait4``'s ``ru_maxrss`` is kept as ``rusage_maxrss_mb`` but is
+not the child's own peak: Linux hands a vfork'ed child the parent's high-water mark at ``exec``,
+so before this was fixed a run that had just generated its inputs (about 590 MB in this process)
+reported the kit's build at 591 MB instead of its own 208 MB), compares the two outputs byte for
+byte, prints a table and writes bench/out/medisumcode-<time>.json.
 
     python bench/medisumcode_bench.py                      # full scale (~4 GB of inputs, several GB RAM)
     python bench/medisumcode_bench.py --notes 2000 --diagnoses 30000 --workdir /tmp/b
@@ -133,19 +136,32 @@ def generate(raw: Path, n_notes: int, n_diagnoses: int, seed: int, reuse: bool) 
 # ------------------------------------------------------------------------------- measuring
 
 def measure(cmd: list[str], log: Path) -> dict:
-    """Run ``cmd`` in a subprocess; wall time and the child's peak RSS (from wait4)."""
+    """Run the Python command ``cmd`` (``[python, script | -c CODE, args…]``) in a subprocess; wall time
+    and the peak RSS of that process alone (bench/own_peak.py), user and system CPU time."""
     env = {**os.environ, "PYTHONPATH": str(PROJECT_DIR), "TQDM_DISABLE": "1"}
+    peak_file = log.with_suffix(".peak.json")
+    peak_file.unlink(missing_ok=True)
     started = time.perf_counter()
     with open(log, "w") as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=PROJECT_DIR)
+        proc = subprocess.Popen([cmd[0], str(BENCH_DIR / "own_peak.py"), str(peak_file), *cmd[1:]],
+                                stdout=out, stderr=subprocess.STDOUT, env=env, cwd=PROJECT_DIR)
         _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - started
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:
         tail = log.read_text(errors="replace").strip().splitlines()[-5:]
         raise SystemExit(f"{' '.join(cmd[:3])}…: exit {proc.returncode}; see {log}:\n" + "\n".join(tail))
-    return {"wall_s": round(wall, 2), "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
+    own = json.loads(peak_file.read_text())
+    return {"wall_s": round(wall, 2), "peak_rss_mb": own["vmhwm_mb"],
+            "rusage_maxrss_mb": round(usage.ru_maxrss / 1024, 1), "parent_peak_rss_mb": _own_peak_mb(),
             "user_s": round(usage.ru_utime, 2), "sys_s": round(usage.ru_stime, 2)}
+
+
+def _own_peak_mb() -> float:
+    """This (the benchmark's) process's peak RSS so far."""
+    import resource
+
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
 def sha256_bytes(path: Path) -> str:

@@ -71,25 +71,34 @@ def test_render_applies_template_and_prefill(chat_backend, tiny_models):
     assert "\n" not in str(info.value)
 
 
-def test_batched_equals_one_at_a_time_and_is_sorted(chat_backend):
+@pytest.mark.parametrize("batching", ["padded", "continuous"])
+def test_batched_equals_one_at_a_time_and_is_sorted(chat_backend, batching):
     decoding = Decoding(max_new_tokens=8)
     requests = [_chat(i, decoding) for i in range(12)]
     prompts = [chat_backend.render(r) for r in requests]
+    chat_backend.batching = batching
     batched = chat_backend.generate_detailed(requests, prompts)
+    chat_backend.batching = "padded"           # the reference: generate on each prompt alone
     single = [chat_backend.generate_detailed([r], [p])[0] for r, p in zip(requests, prompts)]
+    chat_backend.batching = "auto"
     assert [g.completion for g in batched] == [g.completion for g in single]
     assert len({g.completion for g in batched}) > 3          # different prompts, different completions
     assert all(0 < g.new_tokens <= 8 and g.truncated_tokens == 0 for g in batched)
     assert [g.prompt_tokens for g in batched] == [g.prompt_tokens for g in single]
 
 
-def test_seeded_sampling_is_reproducible_and_independent_of_batching(chat_backend):
+@pytest.mark.parametrize("batching", ["padded", "continuous"])
+def test_seeded_sampling_is_reproducible_and_independent_of_batching(chat_backend, batching):
     def run(seed, batch):
         requests = [_chat(i, Decoding(max_new_tokens=8, greedy=False, seed=seed)) for i in range(8)]
         prompts = [chat_backend.render(r) for r in requests]
-        if batch:
-            return chat_backend.generate(requests, prompts)
-        return [chat_backend.generate([r], [p])[0] for r, p in zip(requests, prompts)]
+        chat_backend.batching = batching if batch else "padded"
+        try:
+            if batch:
+                return chat_backend.generate(requests, prompts)
+            return [chat_backend.generate([r], [p])[0] for r, p in zip(requests, prompts)]
+        finally:
+            chat_backend.batching = "auto"
 
     first = run(seed=1, batch=True)
     assert first == run(seed=1, batch=True) == run(seed=1, batch=False)

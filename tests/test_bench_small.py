@@ -57,3 +57,17 @@ def test_codes_per_admission_calibration():
     mean = bench.codes_per_admission(4_756_326, 384_000)
     expected_rows = 384_000 * (1 - bench.WITHOUT_CODES) * bench._expected_codes(mean)
     assert abs(expected_rows - 4_756_326) < 1
+
+
+def test_a_measured_child_reports_its_own_peak_not_the_benchmarks(tmp_path):
+    """wait4's ru_maxrss reports a child as large as its parent ever was; the bench reads the child's VmHWM."""
+    import sys
+
+    bench = _bench()
+    ballast = b"x" * (300 << 20)            # the benchmark process holding 300 MB, as after generating inputs
+    result = bench.measure([sys.executable, "-c", "import sys; open(sys.argv[1], 'w').write('ok')",
+                            str(tmp_path / "touched")], tmp_path / "child.log")
+    assert (tmp_path / "touched").read_text() == "ok"
+    assert result["rusage_maxrss_mb"] >= 300 and result["parent_peak_rss_mb"] >= 300
+    assert 5 < result["peak_rss_mb"] < 100
+    del ballast

@@ -115,7 +115,9 @@ def test_empty_completions_are_scored_not_fatal(tiny_models, workspace, tmp_path
     from clue.backends.hf import HFBackend
     from clue.store import Generation
 
-    monkeypatch.setattr(HFBackend, "generate_detailed", lambda self, requests, prompts: [Generation("")] * len(prompts))
+    # the runner hands the hf backend every missing prompt through generate_stream
+    monkeypatch.setattr(HFBackend, "generate_stream",
+                        lambda self, requests, prompts: enumerate([Generation("")] * len(prompts)))
     outcome = evaluate(_options(tiny_models["chat"], workspace, tmp_path, tasks="mednli,meqsum,medisumcode"))
     for task in outcome.tasks:
         assert task.scores["empty_outputs"] == task.scores["n_items"] == 2
