@@ -11,14 +11,20 @@ RUN      ?= reproduce-$(PROTOCOL)
 BACKEND  ?= hf
 IMAGE    ?= clue
 EVAL_ARGS ?=
+MODELS   ?=
+ENGINE   ?= $(BACKEND)
+RAY_ADDRESS ?=
+SWEEP_ARGS ?=
 UPSTREAM ?= clue-upstream
 
-.PHONY: help install test lint reproduce fetch build verify protocol assets doctor evaluate tables demo docker-build docker-run bench-medisumcode bench-umls bench-generation bench-bertscore audit-upstream
+.PHONY: help install test lint reproduce fetch build verify protocol assets doctor evaluate tables sweep demo docker-build docker-run bench-medisumcode bench-umls bench-generation bench-bertscore bench-sweep audit-upstream
 
 help:
 	@echo "make install      create .venv and install the kit (CPU torch pin; see README for GPU)"
 	@echo "make test         run the offline test suite"
 	@echo "make reproduce    fetch + build + verify data, fetch protocol and assets, evaluate MODEL, print tables vs the paper"
+	@echo "make reproduce MODELS=paper   the same with the sweep of the paper's 25 models (ENGINE=vllm, RAY_ADDRESS=auto)"
+	@echo "make sweep MODELS=paper|FILE  only the sweep step (clue sweep), then its tables"
 	@echo "make demo         the whole chain offline on synthetic data and a tiny model (numbers are NOT CLUE numbers)"
 	@echo "make docker-build build the GPU image '$(IMAGE)'; make docker-run runs 'evaluate' in it"
 	@echo "make lint         hadolint the Dockerfile"
@@ -37,7 +43,13 @@ lint:
 	.venv/bin/hadolint Dockerfile
 
 # ---- the paper's pipeline, step by step -------------------------------------------------
-reproduce: fetch build verify protocol assets evaluate tables
+# MODELS=paper (or a model list file) replaces the one-model evaluate step by `clue sweep`
+ifeq ($(strip $(MODELS)),)
+REPRODUCE_RUN := evaluate tables
+else
+REPRODUCE_RUN := sweep
+endif
+reproduce: fetch build verify protocol assets $(REPRODUCE_RUN)
 
 fetch:
 	$(CLUE) data fetch --raw-dir $(RAW)
@@ -63,6 +75,9 @@ evaluate:
 tables:
 	$(CLUE) tables $(RESULTS)/$(RUN) --compare paper
 
+sweep:               ## every model of MODELS (default: the paper's 25) into one run; prints the tables at the end
+	$(CLUE) sweep --models $(or $(MODELS),paper) --engine $(ENGINE) --protocol $(PROTOCOL) --data-dir $(DATA) --results-dir $(RESULTS) --run $(RUN) $(if $(RAY_ADDRESS),--ray-address $(RAY_ADDRESS)) $(SWEEP_ARGS)
+
 # ---- offline demo ---------------------------------------------------------------------
 demo:
 	HF_HUB_OFFLINE=1 $(CLUE) demo --out demo-out
@@ -86,6 +101,9 @@ bench-generation:    ## batched vs one-at-a-time generation with the tiny model 
 
 bench-bertscore:     ## BERTScore one pair per call vs batches of 64 (tiny and BERT-base-sized BERT, CPU)
 	HF_HUB_OFFLINE=1 $(PY) bench/bertscore_per_pair.py --pairs 256 --threads 1
+
+bench-sweep:         ## three tiny models: serial sweep vs two Ray workers, Ray's overhead per model
+	HF_HUB_OFFLINE=1 $(PY) bench/sweep_ray.py --json bench/out/sweep_ray.json
 
 audit-upstream:      ## the original scripts of the checkout UPSTREAM beside the kit, item by item (offline)
 	HF_HUB_OFFLINE=1 $(CLUE) audit-upstream --upstream-dir $(UPSTREAM) --protocol $(PROTOCOL)

@@ -127,3 +127,33 @@ class GenerationStore:
 
     def max_times_generated(self) -> int:
         return self._db.execute("SELECT COALESCE(MAX(times_generated), 0) FROM completions").fetchone()[0]
+
+    # ------------------------------------------------------------------ moving rows between stores (clue sweep)
+
+    COLUMNS = ("key", "model", "task", "item_id", "prompt_sha256", "completion", "prompt_tokens", "truncated_tokens",
+               "new_tokens", "seconds", "created_at", "times_generated", "key_json")
+
+    def rows(self, model: str | None = None) -> list[tuple]:
+        """Every stored row (all of :data:`COLUMNS`), or only those of one model id."""
+        query = f"SELECT {', '.join(self.COLUMNS)} FROM completions"
+        if model is None:
+            return list(self._db.execute(query + " ORDER BY rowid"))
+        return list(self._db.execute(query + " WHERE model = ? ORDER BY rowid", (model,)))
+
+    def merge_rows(self, rows: Iterable[Sequence]) -> int:
+        """Add rows copied from another store, in one transaction. A key already here keeps its completion and
+        adds the row's ``times_generated`` (the copies count generations made elsewhere, never the same one
+        twice: a caller sends only what the other store generated beyond what it was given). Returns the
+        number of generations added."""
+        marks = ", ".join("?" * len(self.COLUMNS))
+        added = 0
+        with self._db:
+            for row in rows:
+                if len(row) != len(self.COLUMNS):
+                    raise InputError(f"{self.path}: a copied row has {len(row)} fields, expected {len(self.COLUMNS)}")
+                self._db.execute(
+                    f"INSERT INTO completions ({', '.join(self.COLUMNS)}) VALUES ({marks})"
+                    " ON CONFLICT(key) DO UPDATE SET times_generated = times_generated + excluded.times_generated",
+                    tuple(row))
+                added += row[self.COLUMNS.index("times_generated")]
+        return added
