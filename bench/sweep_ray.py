@@ -88,10 +88,10 @@ def main(argv: list[str] | None = None) -> dict:
     listing.write_text("\n".join(str(m) for m in models) + "\n", encoding="utf-8")
     report = {"load_before": os.getloadavg(), "cpus": os.cpu_count(), "tasks": args.tasks, "limit": args.limit,
               "batch_size": args.batch_size, "shared_fs": args.shared_fs, "serial": [], "ray": []}
-    import ray
+    from clue.sweep import connect_ray
 
     started = time.perf_counter()
-    ray.init(address="local", num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1", log_to_driver=False)
+    ray = connect_ray("local", num_cpus=2)
     report["ray_start_s"] = round(time.perf_counter() - started, 2)
     report["ray_version"] = ray.__version__
     stamp = int(time.time())

@@ -288,18 +288,31 @@ def _import_ray():
     return ray
 
 
-def connect_ray(address: str):
+def connect_ray(address: str, num_cpus: int | None = None):
     """Join the cluster at ``address`` (``auto``, ``HOST:PORT``), or start a one-machine instance for ``local``
-    (no dashboard; its services on 127.0.0.1). An instance this process already joined is reused."""
+    (no dashboard, every service listening on 127.0.0.1 only; ``num_cpus`` caps its workers). An instance this
+    process already joined is reused."""
+    host = address.rsplit(":", 1)[0] if ":" in address else address
+    if address == "local" or host in ("127.0.0.1", "localhost"):
+        loopback_only()
     ray = _import_ray()
     if ray.is_initialized():
         return ray
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     if address == "local":
-        ray.init(address="local", include_dashboard=False, _node_ip_address="127.0.0.1", log_to_driver=False)
+        ray.init(address="local", include_dashboard=False, num_cpus=num_cpus, log_to_driver=False)
     else:
         ray.init(address=address, log_to_driver=False)
     return ray
+
+
+def loopback_only() -> None:
+    """Keep a local Ray instance on 127.0.0.1: Ray gives its services the machine's own address unless told that
+    this is not a cluster node (the switch it uses on macOS and Windows), read when ``ray`` is imported."""
+    os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
+    constants = sys.modules.get("ray._private.ray_constants")
+    if constants is not None:
+        constants.ENABLE_RAY_CLUSTER = False
 
 
 def ray_node_gpus(ray) -> list[int]:
@@ -514,6 +527,7 @@ def _fault_injection(key: str, store_path: Path) -> None:
         descriptor = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
     except FileExistsError:
         return
+    os.write(descriptor, str(os.getpid()).encode())
     os.close(descriptor)
     import signal
     import threading

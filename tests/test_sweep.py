@@ -135,12 +135,15 @@ def test_merge_adds_only_what_the_worker_generated(tiny_models, workspace, tmp_p
 
 @pytest.fixture(scope="module")
 def ray_cluster(tmp_path_factory):
-    import ray
+    from clue.sweep import connect_ray
 
     marker = tmp_path_factory.mktemp("fault") / "nosys-killed-once"
-    saved = {k: os.environ.get(k) for k in ("CLUE_SWEEP_FAULT", "RAY_USAGE_STATS_ENABLED", "OMP_NUM_THREADS")}
+    saved = {k: os.environ.get(k) for k in ("CLUE_SWEEP_FAULT", "RAY_USAGE_STATS_ENABLED", "OMP_NUM_THREADS",
+                                            "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER")}
     os.environ.update(CLUE_SWEEP_FAULT=f"kill-once:{marker}:nosys", RAY_USAGE_STATS_ENABLED="0", OMP_NUM_THREADS="1")
-    ray.init(address="local", num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1", log_to_driver=False)
+    ray = connect_ray("local", num_cpus=2)
+    assert ray.get_runtime_context().gcs_address.startswith("127.0.0.1:")       # loopback only
+    assert {n["NodeManagerAddress"] for n in ray.nodes()} == {"127.0.0.1"}
     yield ray, marker
     ray.shutdown()
     for key, value in saved.items():
@@ -159,8 +162,9 @@ def test_ray_sweep_without_shared_files_equals_the_serial_one(serial, ray_cluste
     assert statuses == {"chat": "complete", "nosys": "complete", "base": "complete", "baseline": "complete",
                         "clue-model": "failed"}
     assert BAD in outcome.failed[0].reason and "\n" not in outcome.failed[0].reason
-    assert marker.exists()                  # the nosys worker was killed mid-model once, and Ray ran it again
     manifest = json.loads((outcome.run_dir / "manifest.json").read_text())["models"]
+    killed_pid = int(marker.read_text())    # the nosys worker was killed mid-model once, and Ray ran it again
+    assert manifest["nosys"]["sweep"]["pid"] != killed_pid
     for key in MODELS:
         assert manifest[key]["status"] == "complete"
         assert manifest[key]["sweep"]["transfer"] == "archive"
