@@ -209,3 +209,31 @@ def test_ray_driver_killed_mid_sweep_resumes_without_generating_twice(serial, ra
     for key in MODELS:
         assert _outputs(run_dir, key) == _outputs(reference.run_dir, key)
     assert set(_statuses(run_dir).values()) <= {"complete", "already complete"}
+
+
+def test_worker_without_the_drivers_files_uses_the_copies_sent_along(serial, ray_cluster, tiny_models, workspace,
+                                                                     tmp_path):
+    """The worker function called here as a node would run it: the test set and protocol paths it was given do not
+    exist there, so it unpacks the driver's copies; its folder comes back as an archive and merges like any other."""
+    from dataclasses import asdict
+
+    from clue.sweep import _data_digests, evaluate_remote, pack_inputs, unpack
+
+    ray, _ = ray_cluster
+    reference, _ = serial
+    driver = tmp_path / "results" / "shipped"
+    options = _template(workspace, tmp_path / "results", "shipped")
+    options.model = str(tiny_models["base"])
+    inputs = [ray.put(pack_inputs([(None, options, 0)]))]
+    elsewhere = {**asdict(options), "data_dir": str(tmp_path / "absent" / "data"),
+                 "protocol_dir": str(tmp_path / "absent" / "protocol")}
+    payload = {"options": elsewhere, "key": "base", "name": "base", "run_dir": str(driver), "token": "not-seen",
+               "shared_fs": "auto", "submitted_at": time.time(), "seed_rows": [], "data": _data_digests(options)}
+    returned = evaluate_remote(payload, inputs)
+    assert set(returned) == {"archive", "worker"}          # the worker could not see the run folder
+    incoming = tmp_path / "incoming"
+    unpack(returned["archive"], incoming)
+    entry = json.loads((incoming / "run" / "manifest.json").read_text())["models"]["base"]
+    assert entry["options"]["data_dir"].endswith("/inputs/data")        # the copies were used, not the absent paths
+    assert merge_staged(driver, incoming / "run", "base", returned["worker"]) == 4
+    assert _outputs(driver, "base") == _outputs(reference.run_dir, "base")
