@@ -341,7 +341,7 @@ def _ray_sweep(options: SweepOptions, listing: ModelList, chosen: list[SweepMode
                        "seed_rows": store.rows(per_model.model), "data": _data_digests(per_model)}
             ref = remote.options(num_gpus=gpus, num_cpus=1, max_retries=options.task_retries,
                                  retry_exceptions=False).remote(payload, [inputs_ref])
-            pending[ref] = (model, payload["submitted_at"])
+            pending[ref] = (model, per_model, payload["submitted_at"])
     _log(f"sweep: {len(pending)} model(s) submitted to Ray ({options.ray_address}); "
          f"{len(node_gpus)} node(s), GPUs per node {node_gpus}")
     done = 0
@@ -349,14 +349,14 @@ def _ray_sweep(options: SweepOptions, listing: ModelList, chosen: list[SweepMode
         while pending:
             ready, _ = ray.wait(list(pending), num_returns=1)
             ref = ready[0]
-            model, submitted = pending.pop(ref)
+            model, per_model, submitted = pending.pop(ref)
             done += 1
-            result = _collect(ray, ref, model, submitted, run_dir)
+            result = _collect(ray, ref, model, per_model, submitted, run_dir)
             results.append(result)
             _log(f"sweep [{done}/{len(todo)}] {model.name}: {result.status} in {result.seconds:.1f} s"
                  + (f" on {result.where.get('host')}" if result.where.get("host") else "")
                  + (f": {result.reason}" if result.reason else ""))
-            _record(run_dir, results, [m for m, _ in pending.values()])
+            _record(run_dir, results, [m for m, _, _ in pending.values()])
     except BaseException:
         for ref in pending:
             ray.cancel(ref, force=True)
@@ -364,7 +364,7 @@ def _ray_sweep(options: SweepOptions, listing: ModelList, chosen: list[SweepMode
     return _in_list_order(results, chosen)
 
 
-def _collect(ray, ref, model: SweepModel, submitted: float, run_dir: Path) -> ModelResult:
+def _collect(ray, ref, model: SweepModel, options: EvalOptions, submitted: float, run_dir: Path) -> ModelResult:
     try:
         returned = ray.get(ref)
     except Exception as exc:      # the worker's error (or a worker lost more often than retried)
@@ -372,15 +372,16 @@ def _collect(ray, ref, model: SweepModel, submitted: float, run_dir: Path) -> Mo
         return ModelResult(model.name, model.model, model.key, "failed", _one_line(cause or exc),
                            time.time() - submitted)
     where = {**returned["worker"], "transfer": "shared" if "staged" in returned else "archive"}
+    paths = {"data_dir": options.data_dir, "protocol_dir": options.protocol_dir}
     try:
         if "staged" in returned:
             staged = Path(returned["staged"])
-            merge_staged(run_dir, staged, model.key, where)
+            merge_staged(run_dir, staged, model.key, where, paths)
             shutil.rmtree(staged.parent, ignore_errors=True)
         else:
             incoming = Path(tempfile.mkdtemp(prefix=f"{model.key}-", dir=make_folder(run_dir / SWEEP_DIR / "incoming")))
             unpack(returned["archive"], incoming)
-            merge_staged(run_dir, incoming / "run", model.key, where)
+            merge_staged(run_dir, incoming / "run", model.key, where, paths)
             shutil.rmtree(incoming, ignore_errors=True)
     except (ClueError, OSError) as exc:
         return ModelResult(model.name, model.model, model.key, "failed", f"merge: {_one_line(exc)}",
@@ -554,8 +555,12 @@ def _count(store_path: Path) -> int:
 
 # ------------------------------------------------------------------------- merging a worker's run folder
 
-def merge_staged(run_dir: Path, staged: Path, key: str, where: dict | None = None) -> int:
+def merge_staged(run_dir: Path, staged: Path, key: str, where: dict | None = None, paths: dict | None = None) -> int:
     """Merge a worker's run folder of one model into the driver's run; returns the generations added.
+
+    ``paths``: the driver's ``data_dir`` / ``protocol_dir`` for the entry's options (the worker may have used
+    copies elsewhere; the entry's dataset and prompt hashes say they were the same), so that ``clue score`` and
+    ``clue verify`` find them on the driver.
 
     Order: store rows (the worker's completions beyond the ones it was given, one transaction), then the
     model's folder (swapped in whole), then the manifest entry, whose ``status: complete`` comes last; a
@@ -582,7 +587,8 @@ def merge_staged(run_dir: Path, staged: Path, key: str, where: dict | None = Non
         entry["sweep"] = {**(where or {}), "worker_paths": {k: options.get(k) for k in
                                                             ("results_dir", "run", "data_dir", "protocol_dir")},
                           "hardware": worker_manifest.get("hardware"), "generated_by_worker": added}
-        options.update(results_dir=str(run_dir.parent.resolve()), run=run_dir.name)
+        options.update(results_dir=str(run_dir.parent.resolve()), run=run_dir.name,
+                       **{k: v for k, v in (paths or {}).items() if v})
         common = {k: worker_manifest[k] for k in ("kit", "packages", "protocol") if k in worker_manifest}
         _write_manifest(run_dir, key, entry, common)
     return added

@@ -200,6 +200,7 @@ def test_ray_driver_killed_mid_sweep_resumes_without_generating_twice(serial, ra
     at_kill = _statuses(run_dir)
     assert driver.returncode == -signal.SIGKILL, driver.stderr.read().decode()[-3000:]
     assert "complete" in at_kill.values() and "pending" in at_kill.values()    # killed after one model, mid-sweep
+    assert list((run_dir / ".sweep" / "work").iterdir())      # the in-flight workers' folders, left on the shared disk
 
     finished = subprocess.run(command, env=env, capture_output=True, text=True, timeout=400)
     assert finished.returncode == 0, finished.stderr[-3000:]
@@ -209,6 +210,9 @@ def test_ray_driver_killed_mid_sweep_resumes_without_generating_twice(serial, ra
     for key in MODELS:
         assert _outputs(run_dir, key) == _outputs(reference.run_dir, key)
     assert set(_statuses(run_dir).values()) <= {"complete", "already complete"}
+    manifest = json.loads((run_dir / "manifest.json").read_text())["models"]
+    assert {entry["sweep"]["transfer"] for entry in manifest.values()} == {"shared"}     # one machine: a shared disk
+    assert not list((run_dir / ".sweep" / "work").iterdir())  # salvaged or merged, then removed
 
 
 def test_worker_without_the_drivers_files_uses_the_copies_sent_along(serial, ray_cluster, tiny_models, workspace,
@@ -235,5 +239,11 @@ def test_worker_without_the_drivers_files_uses_the_copies_sent_along(serial, ray
     unpack(returned["archive"], incoming)
     entry = json.loads((incoming / "run" / "manifest.json").read_text())["models"]["base"]
     assert entry["options"]["data_dir"].endswith("/inputs/data")        # the copies were used, not the absent paths
-    assert merge_staged(driver, incoming / "run", "base", returned["worker"]) == 4
+    paths = {"data_dir": options.data_dir, "protocol_dir": options.protocol_dir}
+    assert merge_staged(driver, incoming / "run", "base", returned["worker"], paths) == 4
     assert _outputs(driver, "base") == _outputs(reference.run_dir, "base")
+    merged = json.loads((driver / "manifest.json").read_text())["models"]["base"]["options"]
+    assert merged["data_dir"] == options.data_dir                       # the driver's own copies again
+    from clue.report.verify import verify_run
+
+    assert verify_run(driver).ok                                        # re-scored from the merged store: equal
