@@ -439,7 +439,10 @@ def unpack(blob: bytes, folder: Path) -> None:
             target = (folder / member.name).resolve()
             if not str(target).startswith(str(folder.resolve()) + os.sep) or not (member.isfile() or member.isdir()):
                 raise InputError(f"archive member {member.name!r}: not a plain file inside the folder; refused")
-        archive.extractall(folder, filter="data")
+        if hasattr(tarfile, "data_filter"):      # Python >= 3.11.4: refuse links, devices and odd modes as well
+            archive.extractall(folder, filter="data")
+        else:
+            archive.extractall(folder)
 
 
 def _pack_folder(folder: Path) -> bytes:

@@ -161,3 +161,19 @@ def test_plan_command_lists_every_model_and_why_it_does_not_fit(monkeypatch):
     assert len(lines) == 25
     assert all("| no " in line and "no GPU here" in line for line in lines)
     assert "@main (unpinned)" in result.output
+
+
+def test_unpack_refuses_members_outside_the_folder(tmp_path):
+    import io
+    import tarfile
+
+    from clue.sweep import unpack
+
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        info = tarfile.TarInfo("../escaped.txt")
+        info.size = 2
+        archive.addfile(info, io.BytesIO(b"hi"))
+    with pytest.raises(InputError, match=r"archive member '\.\./escaped\.txt': not a plain file inside the folder"):
+        unpack(buffer.getvalue(), tmp_path / "in")
+    assert not (tmp_path / "escaped.txt").exists()
