@@ -200,7 +200,8 @@ def test_ray_driver_killed_mid_sweep_resumes_without_generating_twice(serial, ra
     at_kill = _statuses(run_dir)
     assert driver.returncode == -signal.SIGKILL, driver.stderr.read().decode()[-3000:]
     assert "complete" in at_kill.values() and "pending" in at_kill.values()    # killed after one model, mid-sweep
-    assert list((run_dir / ".sweep" / "work").iterdir())      # the in-flight workers' folders, left on the shared disk
+    work = run_dir / ".sweep" / "work"
+    left = list(work.iterdir()) if work.is_dir() else []     # in-flight workers' folders on the shared disk, if any
 
     finished = subprocess.run(command, env=env, capture_output=True, text=True, timeout=400)
     assert finished.returncode == 0, finished.stderr[-3000:]
@@ -212,7 +213,7 @@ def test_ray_driver_killed_mid_sweep_resumes_without_generating_twice(serial, ra
     assert set(_statuses(run_dir).values()) <= {"complete", "already complete"}
     manifest = json.loads((run_dir / "manifest.json").read_text())["models"]
     assert {entry["sweep"]["transfer"] for entry in manifest.values()} == {"shared"}     # one machine: a shared disk
-    assert not list((run_dir / ".sweep" / "work").iterdir())  # salvaged or merged, then removed
+    assert not any(path.exists() for path in left)           # salvaged, then removed
 
 
 def test_worker_without_the_drivers_files_uses_the_copies_sent_along(serial, ray_cluster, tiny_models, workspace,
@@ -247,3 +248,23 @@ def test_worker_without_the_drivers_files_uses_the_copies_sent_along(serial, ray
     from clue.report.verify import verify_run
 
     assert verify_run(driver).ok                                        # re-scored from the merged store: equal
+
+
+def test_salvage_keeps_the_completions_a_killed_driver_left_on_the_shared_disk(workspace, tmp_path):
+    from clue.sweep import salvage
+
+    driver = tmp_path / "results" / "driver"
+    template = _template(workspace, tmp_path / "results", "driver")
+    evaluate(EvalOptions(**{**template.__dict__, "model": "baseline", "tasks": "mednli"}))
+    leftover = driver / ".sweep" / "work" / "baseline-abc" / "run"
+    with GenerationStore(driver / "store.sqlite") as store:
+        seed = store.rows("baseline")
+    with GenerationStore(leftover / "store.sqlite") as store:
+        store.merge_rows(seed)
+    (leftover / "seeded.json").write_text(json.dumps({row[0]: row[-2] for row in seed}))
+    evaluate(EvalOptions(**{**template.__dict__, "model": "baseline", "results_dir": str(leftover.parent),
+                            "run": "run"}))      # mednli from the seed, meqsum generated, then the driver "dies"
+    assert salvage(driver) == 2
+    assert _store(driver) == (4, 4, 1)
+    assert not (driver / ".sweep" / "work" / "baseline-abc").exists()
+    assert not (driver / "baseline" / "meqsum").exists()       # only completions are kept; the model runs again

@@ -12,7 +12,7 @@ from clue.errors import InputError
 from clue.report.paper import HUB_ALIASES, PAPER_CSV, PAPER_PAIRS
 from clue.runner import EvalOptions
 from clue.sweep import SweepOptions, model_options, placement, ray_placement, run_sweep
-from clue.sweep_models import GpuRule, load_models, paper_models_path, select
+from clue.sweep_models import load_models, paper_models_path, select
 
 
 @pytest.fixture(scope="module")
