@@ -7,6 +7,8 @@ it was generating; started again, it finds every stored key and generates only t
 
 The first completion stored for a key is kept for good; storing the same key again only
 increments ``times_generated``, so tests (and users) can check that nothing was generated twice.
+``clue sweep`` copies rows between stores (``rows``, ``merge_rows``); the ``merges`` table names every
+store merged in, so that a merge repeated after an interruption adds nothing.
 """
 
 from __future__ import annotations
@@ -37,6 +39,11 @@ CREATE TABLE IF NOT EXISTS completions (
     created_at REAL NOT NULL,
     times_generated INTEGER NOT NULL DEFAULT 1,
     key_json TEXT NOT NULL            -- the key material, with the prompt replaced by its sha256
+);
+CREATE TABLE IF NOT EXISTS merges (  -- stores merged in (clue sweep): each one once
+    source TEXT PRIMARY KEY,
+    merged_at REAL NOT NULL,
+    generations INTEGER NOT NULL
 );
 """
 
@@ -140,14 +147,17 @@ class GenerationStore:
             return list(self._db.execute(query + " ORDER BY rowid"))
         return list(self._db.execute(query + " WHERE model = ? ORDER BY rowid", (model,)))
 
-    def merge_rows(self, rows: Iterable[Sequence]) -> int:
+    def merge_rows(self, rows: Iterable[Sequence], source: str | None = None) -> int:
         """Add rows copied from another store, in one transaction. A key already here keeps its completion and
         adds the row's ``times_generated`` (the copies count generations made elsewhere, never the same one
-        twice: a caller sends only what the other store generated beyond what it was given). Returns the
-        number of generations added."""
+        twice: a caller sends only what the other store generated beyond what it was given). ``source`` names
+        the copied store: rows from a source merged before are not added again (a merge repeated after a kill).
+        Returns the number of generations added."""
         marks = ", ".join("?" * len(self.COLUMNS))
         added = 0
         with self._db:
+            if source is not None and self._db.execute("SELECT 1 FROM merges WHERE source = ?", (source,)).fetchone():
+                return 0
             for row in rows:
                 if len(row) != len(self.COLUMNS):
                     raise InputError(f"{self.path}: a copied row has {len(row)} fields, expected {len(self.COLUMNS)}")
@@ -156,4 +166,7 @@ class GenerationStore:
                     " ON CONFLICT(key) DO UPDATE SET times_generated = times_generated + excluded.times_generated",
                     tuple(row))
                 added += row[self.COLUMNS.index("times_generated")]
+            if source is not None:
+                self._db.execute("INSERT INTO merges (source, merged_at, generations) VALUES (?, ?, ?)",
+                                 (source, time.time(), added))
         return added

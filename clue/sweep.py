@@ -46,7 +46,7 @@ from clue.taskinfo import TASK_IDS
 
 SWEEP_LOCK = ".sweep.lock"
 SWEEP_DIR = ".sweep"          # token, work/ (staged folders on a shared file system), incoming/ (unpacked archives)
-SEEDED = "seeded.json"        # in a staged run: {key: times_generated} of the rows the driver gave the worker
+SEEDED = "seeded.json"        # in a staged run: {"id": unique id, "rows": {key: times_generated}} of the rows given
 ENGINES = ("hf", "vllm", "openai")
 # options whose change makes a recorded model entry stale (then the model is evaluated again, from the store)
 SAME_RUN_FIELDS = ("model", "backend", "revision", "protocol", "tasks", "limit", "seed", "greedy", "chat_layout",
@@ -469,8 +469,9 @@ def evaluate_remote(payload: dict, inputs: list) -> dict:
     options.results_dir, options.run, options.progress = str(work), "run", False
     with GenerationStore(staged / "store.sqlite") as store:
         store.merge_rows(payload["seed_rows"])
-    write_json(staged / SEEDED, {row[0]: row[GenerationStore.COLUMNS.index("times_generated")]
-                                 for row in payload["seed_rows"]})
+    times = GenerationStore.COLUMNS.index("times_generated")
+    write_json(staged / SEEDED, {"id": f"{socket.gethostname()}:{work.name}:{secrets.token_hex(8)}",
+                                 "rows": {row[0]: row[times] for row in payload["seed_rows"]}})
     _fault_injection(payload["key"], staged / "store.sqlite")
     evaluating = time.time()
     try:
@@ -599,16 +600,19 @@ def merge_staged(run_dir: Path, staged: Path, key: str, where: dict | None = Non
 
 def _merge_store(run_dir: Path, staged: Path) -> int:
     seeded_path = staged / SEEDED
-    seeded = read_json(seeded_path) if seeded_path.exists() else {}
+    record = read_json(seeded_path) if seeded_path.exists() else {}
+    if not isinstance(record, dict) or not isinstance(record.get("rows", {}), dict):
+        raise InputError(f"{seeded_path}: expected an object with 'id' and a 'rows' object (written by a sweep worker)")
+    seeded, source = record.get("rows", {}), record.get("id")
     times = GenerationStore.COLUMNS.index("times_generated")
-    with GenerationStore(staged / "store.sqlite") as source:
+    with GenerationStore(staged / "store.sqlite") as worker_store:
         rows = []
-        for row in source.rows():
+        for row in worker_store.rows():
             extra = row[times] - seeded.get(row[0], 0)
             if extra > 0:
                 rows.append((*row[:times], extra, *row[times + 1:]))
     with GenerationStore(run_dir / "store.sqlite") as target:
-        return target.merge_rows(rows)
+        return target.merge_rows(rows, source=source)     # once per worker folder, even if merged again
 
 
 def _swap_in(new: Path, old: Path) -> None:
