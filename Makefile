@@ -11,6 +11,9 @@ RUN      ?= reproduce-$(PROTOCOL)
 BACKEND  ?= hf
 IMAGE    ?= clue
 EVAL_ARGS ?=
+MODELS   ?=
+RAY_ADDRESS ?=
+SWEEP_ARGS ?=
 UPSTREAM ?= clue-upstream
 PYTHON   ?= $(shell command -v python3.11 || command -v python3)
 LOCK     ?= requirements/lock-cpu.txt
@@ -20,7 +23,7 @@ UV_VERSION ?= 0.13.9
 UV       ?= .venv/bin/uv
 INSTALLED = .venv/.clue-installed
 
-.PHONY: help install lock test lint reproduce fetch build verify protocol assets doctor evaluate tables demo docker-build docker-run bench-medisumcode bench-umls bench-generation bench-bertscore bench-openai audit-upstream
+.PHONY: help install lock test lint reproduce fetch build verify protocol assets doctor evaluate tables sweep demo docker-build docker-run bench-medisumcode bench-umls bench-generation bench-bertscore bench-openai bench-sweep audit-upstream
 
 help:
 	@echo "make demo         the whole chain offline on synthetic data and a tiny model (numbers are NOT CLUE numbers)"
@@ -28,12 +31,14 @@ help:
 	@echo "make install      create .venv from requirements/lock-cpu.txt (hash-checked) and install the kit"
 	@echo "make lock         resolve requirements/lock-cpu.txt and lock-cuda.txt again from pyproject.toml (uv)"
 	@echo "make reproduce    fetch + build + verify data, fetch protocol and assets, evaluate MODEL, print tables vs the paper"
+	@echo "make reproduce MODELS=paper   the same with the sweep of the paper's 25 models (ENGINE=vllm, RAY_ADDRESS=auto)"
+	@echo "make sweep MODELS=paper|FILE  only the sweep step (clue sweep), then its tables"
 	@echo "make docker-build build the GPU image '$(IMAGE)'; make docker-run runs 'evaluate' in it"
 	@echo "make reproduce ENGINE=vllm   the same steps in the image, the model served by vLLM's image (compose.yaml)"
 	@echo "make image-test   build the CPU image with buildah (no Docker engine) and run the kit in it as a non-root user"
 	@echo "make lint         hadolint the Dockerfile"
 	@echo "make audit-upstream UPSTREAM=dir  compare the kit with the original scripts of a CLUE checkout (PROTOCOL)"
-	@echo "make bench-medisumcode | bench-umls | bench-generation | bench-bertscore | bench-openai   the measurements quoted in README.md"
+	@echo "make bench-medisumcode | bench-umls | bench-generation | bench-bertscore | bench-openai | bench-sweep   the measurements quoted in README.md"
 
 # .venv from the lock, again whenever the lock or the packaging changes (`make demo` and `make test` need it)
 install: $(INSTALLED)
@@ -60,8 +65,13 @@ lint:
 # ENGINE=vllm: the steps run in the kit's image (docker compose; protocols and metric assets are baked in
 # and were checked by `clue doctor` when it was built) and the model is served by the vLLM image beside it.
 # Otherwise (ENGINE=native): the local .venv.
+# MODELS=paper (or a model list file) replaces the one-model evaluate step by `clue sweep` in the local .venv,
+# each model through SWEEP_ENGINE (BACKEND for ENGINE=native; ENGINE=vllm: the managed vLLM engine per model).
 ENGINE ?= native
-ifeq ($(ENGINE),vllm)
+SWEEP_ENGINE ?= $(if $(filter native,$(ENGINE)),$(BACKEND),$(ENGINE))
+ifneq ($(strip $(MODELS)),)
+REPRODUCE_STEPS = fetch build verify protocol assets sweep
+else ifeq ($(ENGINE),vllm)
 CLUE = $(COMPOSE) run --rm --no-deps kit
 REPRODUCE_STEPS = fetch build verify compose-evaluate tables
 else
@@ -93,6 +103,9 @@ evaluate:
 
 tables:
 	$(CLUE) tables $(RESULTS)/$(RUN) --compare paper
+
+sweep:               ## every model of MODELS (default: the paper's 25) into one run; prints the tables at the end
+	$(CLUE) sweep --models $(or $(MODELS),paper) --engine $(SWEEP_ENGINE) --protocol $(PROTOCOL) --data-dir $(DATA) --results-dir $(RESULTS) --run $(RUN) $(if $(RAY_ADDRESS),--ray-address $(RAY_ADDRESS)) $(SWEEP_ARGS)
 
 # ---- offline demo ---------------------------------------------------------------------
 demo: $(INSTALLED)
@@ -148,6 +161,9 @@ bench-openai:        ## --backend openai: 16 vs 1 requests in flight against tra
 
 bench-bertscore:     ## BERTScore one pair per call vs batches of 64 (tiny and BERT-base-sized BERT, CPU)
 	HF_HUB_OFFLINE=1 $(PY) bench/bertscore_per_pair.py --pairs 256 --threads 1
+
+bench-sweep:         ## three tiny models: serial sweep vs two Ray workers, Ray's overhead per model
+	HF_HUB_OFFLINE=1 $(PY) bench/sweep_ray.py --json bench/out/sweep_ray.json
 
 audit-upstream:      ## the original scripts of the checkout UPSTREAM beside the kit, item by item (offline)
 	HF_HUB_OFFLINE=1 $(CLUE) audit-upstream --upstream-dir $(UPSTREAM) --protocol $(PROTOCOL)

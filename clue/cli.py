@@ -20,6 +20,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "data": ("clue.commands.data:data", "Fetch raw sources, build and verify the six test sets."),
     "protocol": ("clue.commands.protocol:protocol", "Fetch and inspect the pinned CLUE prompt protocols."),
     "evaluate": ("clue.commands.evaluate:evaluate", "Evaluate a model on the CLUE tasks (resumable)."),
+    "sweep": ("clue.commands.sweep:sweep", "Evaluate a list of models (the paper's 25) into one run, here or on Ray."),
     "score": ("clue.commands.evaluate:score", "Re-score a run from its stored completions, without a model."),
     "demo": ("clue.commands.evaluate:demo", "Run the whole chain offline on synthetic data and a tiny model."),
     "assets": ("clue.commands.assets:assets", "Fetch and verify metric assets (BERTScore models, scispaCy, UMLS)."),

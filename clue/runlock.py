@@ -32,7 +32,8 @@ class RunInUse(ClueError):
 class RunLock:
     """``hold(run_dir, command)`` takes the lock (or raises RunInUse); ``release()`` gives it back."""
 
-    def __init__(self) -> None:
+    def __init__(self, name: str = LOCK_NAME) -> None:
+        self.name = name          # another name gives an independent lock (``clue sweep`` holds .sweep.lock)
         self.fd: int | None = None
         self.path: Path | None = None
         self.created = False
@@ -43,7 +44,7 @@ class RunLock:
         folder = Path(run_dir)
         created = not folder.exists()
         make_folder(folder)
-        path = folder / LOCK_NAME
+        path = folder / self.name
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -68,7 +69,7 @@ class RunLock:
         fd, self.fd = self.fd, None
         try:
             os.ftruncate(fd, 0)          # the file stays: removing it could race with another opener
-            if self.created and [p.name for p in self.path.parent.iterdir()] == [LOCK_NAME]:
+            if self.created and [p.name for p in self.path.parent.iterdir()] == [self.name]:
                 # a run that failed before writing anything leaves no folder behind
                 self.path.unlink(missing_ok=True)
                 self.path.parent.rmdir()

@@ -7,6 +7,8 @@ it was generating; started again, it finds every stored key and generates only t
 
 The first completion stored for a key is kept for good; storing the same key again only
 increments ``times_generated``, so tests (and users) can check that nothing was generated twice.
+``clue sweep`` copies rows between stores (``rows``, ``merge_rows``); the ``merges`` table names every
+store merged in, so that a merge repeated after an interruption adds nothing.
 """
 
 from __future__ import annotations
@@ -38,6 +40,11 @@ CREATE TABLE IF NOT EXISTS completions (
     created_at REAL NOT NULL,
     times_generated INTEGER NOT NULL DEFAULT 1,
     key_json TEXT NOT NULL            -- the key material, with the prompt replaced by its sha256
+);
+CREATE TABLE IF NOT EXISTS merges (  -- stores merged in (clue sweep): each one once
+    source TEXT PRIMARY KEY,
+    merged_at REAL NOT NULL,
+    generations INTEGER NOT NULL
 );
 """
 
@@ -134,3 +141,39 @@ class GenerationStore:
 
     def max_times_generated(self) -> int:
         return self._db.execute("SELECT COALESCE(MAX(times_generated), 0) FROM completions").fetchone()[0]
+
+    # ------------------------------------------------------------------ moving rows between stores (clue sweep)
+
+    COLUMNS = ("key", "model", "task", "item_id", "prompt_sha256", "completion", "prompt_tokens", "truncated_tokens",
+               "new_tokens", "seconds", "created_at", "times_generated", "key_json")
+
+    def rows(self, model: str | None = None) -> list[tuple]:
+        """Every stored row (all of :data:`COLUMNS`), or only those of one model id."""
+        query = f"SELECT {', '.join(self.COLUMNS)} FROM completions"
+        if model is None:
+            return list(self._db.execute(query + " ORDER BY rowid"))
+        return list(self._db.execute(query + " WHERE model = ? ORDER BY rowid", (model,)))
+
+    def merge_rows(self, rows: Iterable[Sequence], source: str | None = None) -> int:
+        """Add rows copied from another store, in one transaction. A key already here keeps its completion and
+        adds the row's ``times_generated`` (the copies count generations made elsewhere, never the same one
+        twice: a caller sends only what the other store generated beyond what it was given). ``source`` names
+        the copied store: rows from a source merged before are not added again (a merge repeated after a kill).
+        Returns the number of generations added."""
+        marks = ", ".join("?" * len(self.COLUMNS))
+        added = 0
+        with self._db:
+            if source is not None and self._db.execute("SELECT 1 FROM merges WHERE source = ?", (source,)).fetchone():
+                return 0
+            for row in rows:
+                if len(row) != len(self.COLUMNS):
+                    raise InputError(f"{self.path}: a copied row has {len(row)} fields, expected {len(self.COLUMNS)}")
+                self._db.execute(
+                    f"INSERT INTO completions ({', '.join(self.COLUMNS)}) VALUES ({marks})"
+                    " ON CONFLICT(key) DO UPDATE SET times_generated = times_generated + excluded.times_generated",
+                    tuple(row))
+                added += row[self.COLUMNS.index("times_generated")]
+            if source is not None:
+                self._db.execute("INSERT INTO merges (source, merged_at, generations) VALUES (?, ?, ?)",
+                                 (source, time.time(), added))
+        return added
