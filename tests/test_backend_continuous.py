@@ -16,7 +16,6 @@ from clue.taskinfo import TASK_IDS
 from clue.tasks import get_task
 from clue.tasks.base import EvalContext
 
-from runner_helpers import _one_torch_thread, tiny_models, workspace  # noqa: F401  (fixtures)
 
 
 def _one_at_a_time(backend: HFBackend, requests, prompts):

@@ -20,7 +20,7 @@ from clue.runner import EvalOptions, evaluate
 from clue.store import GenerationStore
 from clue.sweep import SweepOptions, merge_staged, report_tables, run_sweep, summary
 
-from runner_helpers import _one_torch_thread, tiny_models, workspace  # noqa: F401  (fixtures)
+pytestmark = pytest.mark.slow   # sweeps of several models, a local Ray instance
 
 TASKS = "mednli,meqsum"
 MODELS = ("chat", "nosys", "base", "baseline")
