@@ -129,6 +129,12 @@ def test_engine_is_stopped_on_sigint(tiny_models, workspace, tmp_path):
     assert "engine stopped" in next(log.glob("*.log")).read_text()
 
 
+def test_batching_is_refused_for_the_engine(tiny_models, workspace, tmp_path):
+    with pytest.raises(InputError, match="--model-arg batching: an option of --backend hf"):
+        evaluate(_options(tiny_models["chat"], workspace, tmp_path, "batching", backend="vllm",
+                          engine_command=str(tmp_path / "no-such-vllm"), model_args=["batching=continuous"]))
+
+
 def test_engine_command_that_does_not_exist(tiny_models, workspace, tmp_path):
     with pytest.raises(EngineError, match="could not be started.*CLUE_VLLM"):
         evaluate(_options(tiny_models["chat"], workspace, tmp_path, "none", backend="vllm",

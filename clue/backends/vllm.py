@@ -80,6 +80,9 @@ class VLLMBackend(OpenAIBackend):
         if reserved:
             raise InputError(f"--model-arg {reserved[0]}: set by the kit (use --dtype, --revision, --seed); "
                              f"not a model argument for --backend vllm")
+        if "batching" in self.model_args:   # the kit's own switch for --backend hf; vLLM batches continuously
+            raise InputError("--model-arg batching: an option of --backend hf (padded or continuous batches); "
+                             "vLLM always batches continuously")
         self.engine_argv = resolve_engine_command(engine_command)
         self.engine_timeout = engine_timeout
         self.request_timeout = request_timeout
