@@ -17,6 +17,8 @@ from clue.metrics.resources import MetricResources
 from clue.testing.tiny_bert import build_tiny_bert
 from clue.testing.tiny_umls import build_tiny_umls, tiny_mention_pipeline
 
+pytestmark = pytest.mark.slow   # builds a stand-in remote of every asset format (tiny BERT, UMLS linker, spaCy pipeline)
+
 
 @pytest.fixture(scope="module")
 def upstream(tmp_path_factory):

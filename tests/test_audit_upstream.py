@@ -24,6 +24,7 @@ def _status(report, task, layout, check):
     return next(c for c in report.cells if (c.task, c.layout, c.check) == (task, layout, check))
 
 
+@pytest.mark.slow
 def test_paper_standin_matches_item_by_item(tiny_dir):
     # chat-system and chat-no-system are audited in the paper CLI run below (and chat-system under upstream)
     layouts = ("base",)
@@ -48,6 +49,7 @@ def test_paper_standin_matches_item_by_item(tiny_dir):
     assert "Task" in report.table() and "LongHealth" in report.table()
 
 
+@pytest.mark.slow
 def test_upstream_standin_matches_item_by_item(tiny_dir):
     report = audit_upstream(CHECKOUT / "upstream", "upstream", tasks="meqsum,medisumcode,longhealth", unpinned=True,
                             tiny_dir=tiny_dir)
@@ -59,6 +61,7 @@ def test_upstream_standin_matches_item_by_item(tiny_dir):
     assert "temperature 1.0, top_p 1.0" in _status(report, "meqsum", "chat-system", "decoding").detail
 
 
+@pytest.mark.slow
 def test_one_character_and_a_raising_script_are_reported(tiny_dir, tmp_path, capsys):
     checkout = tmp_path / "paper"
     shutil.copytree(CHECKOUT / "paper", checkout)

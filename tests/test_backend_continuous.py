@@ -49,6 +49,7 @@ def _task_requests(backend: HFBackend, workspace, protocol: str, per_task: int, 
     return requests
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("protocol", ["demo", "paper"])
 def test_continuous_equals_one_at_a_time_on_all_six_tasks(tiny_models, workspace, protocol):
     backend = HFBackend(str(tiny_models["chat"]), batch_size=4)
@@ -74,6 +75,7 @@ def test_continuous_equals_one_at_a_time_on_all_six_tasks(tiny_models, workspace
     assert all(g.new_tokens > 0 for g in continuous)
 
 
+@pytest.mark.slow
 def test_seeded_sampling_stays_per_prompt(tiny_models, workspace):
     backend = HFBackend(str(tiny_models["chat"]), batch_size=3)
     requests = _task_requests(backend, workspace, "demo", per_task=2, greedy=False)

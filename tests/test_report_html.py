@@ -275,6 +275,7 @@ def _run(common: list[str], trap: _Trap, profile: Path, action: list[str]) -> st
     return subprocess.run(common + proxy + action, check=True, capture_output=True, timeout=120, text=True).stdout
 
 
+@pytest.mark.slow
 def test_the_page_in_headless_chromium(runs, tmp_path):
     browser = _chromium()
     out = tmp_path / "report.html"
