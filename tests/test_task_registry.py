@@ -147,6 +147,13 @@ def test_a_plugin_task_runs_build_evaluate_score_tables_and_verify(toy_plugin, t
     assert "No published row for: baseline" in tables      # --compare paper reads the CSV without ToyTriage
     invoke("verify", results / "toy")
 
+    ci = invoke("tables", results / "toy", "--ci")                                    # per-item bootstrap
+    assert "| baseline | toy" in ci and "50.00 [" in ci
+    pairs = invoke("compare-pairs", "--published", "--by-task")    # the paper's rows, read with the plugin
+    assert "Declines: 9 of 12 pairs" in pairs
+    plotted = invoke("plot", results / "toy", "--paper", "--out", tmp_path / "plot")
+    assert "not plotted (a level score is missing): baseline (toy)" in plotted and (tmp_path / "plot.png").is_file()
+
 
 def test_reports_tolerate_a_task_the_paper_csv_lacks(toy_plugin):
     from clue.report.paper import load_paper
@@ -162,3 +169,21 @@ def test_reports_tolerate_a_task_the_paper_csv_lacks(toy_plugin):
     toy_lines = [row for row in comparison.rows if row[3] == "ToyTriage"]
     assert toy_lines and all(row[6] is None and row[7] is None for row in toy_lines)    # paper cell and Δ missing
     assert [row[5] for row in toy_lines] == [50.0, 50.0]
+
+
+@pytest.mark.slow
+def test_a_plugin_task_runs_on_a_tiny_model(toy_plugin, tiny_models, tmp_path):
+    raw, data, protocols, results = (tmp_path / name for name in ("raw", "data", "protocol", "results"))
+    toy_plugin.synthetic_writer()(raw)
+    invoke("data", "build", "--task", TOY, "--raw-dir", raw, "--data-dir", data, "--no-progress")
+    invoke("protocol", "fetch", "--protocol", "demo", "--protocol-dir", protocols)
+    invoke("evaluate", "--model", tiny_models["chat"], "--protocol", "demo", "--protocol-dir", protocols,
+           "--data-dir", data, "--results-dir", results, "--run", "tiny", "--tasks", TOY, "--limit", "3",
+           "--metrics", "accuracy", "--device", "cpu", "--no-progress")
+    folder = results / "tiny" / tiny_models["chat"].name / TOY
+    lines = [json.loads(line) for line in (folder / "predictions.jsonl").read_text().splitlines()]
+    assert [line["id"] for line in lines] == ["t2", "t3", "t4"]          # t0, t1 are the few-shot pair
+    assert all(isinstance(line["output"], str) for line in lines)
+    scores = json.loads((folder / "scores.json").read_text())
+    assert scores["n_items"] == 3 and 0.0 <= scores["metrics"]["accuracy"] <= 100.0
+    invoke("verify", results / "tiny")
