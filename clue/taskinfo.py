@@ -116,6 +116,14 @@ def register_task(spec: TaskSpec) -> TaskSpec:
         raise InputError(f"register_task: task {spec.id!r}: level {spec.level!r}, expected 1 or 2")
     if not spec.module or not spec.recipe or not spec.upstream_file:
         raise InputError(f"register_task: task {spec.id!r}: fields 'module', 'recipe' and 'upstream_file' are required")
+    if spec.baseline is not None and spec.baseline.kind not in BaselineRule.KINDS:
+        raise InputError(f"register_task: task {spec.id!r}: baseline kind {spec.baseline.kind!r}, "
+                         f"expected one of {', '.join(BaselineRule.KINDS)}")
+    from clue.protocol.settings import TaskSettings
+
+    if not isinstance(spec.settings, TaskSettings):
+        raise InputError(f"register_task: task {spec.id!r}: field 'settings' is {spec.settings!r}, "
+                         "expected a TaskSettings (few-shot, decoding and averaging for every protocol)")
     _REGISTRY[spec.id] = spec
     return spec
 

@@ -24,7 +24,7 @@ from clue.errors import InputError
 from clue.metrics.resources import METRIC_GROUPS
 from clue.protocol.fetch import DEMO_DIR, load_pins, task_constants
 from clue.protocol.settings import SETTINGS, TaskSettings
-from clue.taskinfo import TASK_IDS, TaskSpec, all_tasks, register_task, task_info
+from clue.taskinfo import TASK_IDS, BaselineRule, TaskSpec, all_tasks, register_task, task_info
 
 PLUGIN_DIR = Path(__file__).parent / "fixtures" / "extra_task"
 PLUGIN = "clue_toy_triage"
@@ -86,9 +86,14 @@ def test_register_task_refuses_a_clash_and_an_incomplete_spec():
         register_task(TaskSpec("lonely", "Lonely", 1, ("accuracy",)))
     with pytest.raises(InputError, match="level 3, expected 1 or 2"):
         register_task(TaskSpec("high", "High", 3, ("accuracy",), module="m", recipe="r", upstream_file="f"))
+    with pytest.raises(InputError, match="baseline kind 'guess', expected one of constant, copy, longest_option"):
+        register_task(TaskSpec("odd", "Odd", 1, ("accuracy",), module="m", recipe="r", upstream_file="f",
+                               baseline=BaselineRule("guess", "guess"), settings=TaskSettings(0, False, 5)))
+    with pytest.raises(InputError, match="field 'settings' is None, expected a TaskSettings"):
+        register_task(TaskSpec("bare", "Bare", 1, ("accuracy",), module="m", recipe="r", upstream_file="f"))
     with pytest.raises(InputError, match="built-in CLUE task"):
         taskinfo.unregister_task("longhealth")
-    assert "lonely" not in TASK_IDS and "high" not in TASK_IDS
+    assert not {"lonely", "high", "odd", "bare"} & set(TASK_IDS)
 
 
 def test_an_unknown_plugin_module_is_named(monkeypatch):

@@ -32,8 +32,12 @@ def rules() -> dict[str, str]:
     return {t.id: t.baseline.description for t in all_tasks() if t.baseline is not None}
 
 
+def _declared(task_id: str) -> BaselineRule | None:
+    return next((t.baseline for t in all_tasks() if t.id == task_id), None)
+
+
 def _rule(request: Request) -> BaselineRule:
-    rule = next((t.baseline for t in all_tasks() if t.id == request.task), None)
+    rule = _declared(request.task)
     if rule is None:
         raise InputError(f"baseline: no rule for task {request.task!r}")
     return rule
@@ -66,7 +70,7 @@ def _options(request: Request) -> dict[str, str]:
 
 
 def _rule_inputs(request: Request) -> dict:
-    rule = next((t.baseline for t in all_tasks() if t.id == request.task), None)
+    rule = _declared(request.task)
     if rule is not None and rule.kind == "copy":
         return {rule.value: _field(request, rule.value)}
     if rule is not None and rule.kind == "longest_option":
