@@ -3,7 +3,8 @@
 It reads no prompt and loads no weights; each answer depends only on the item's own fields
 (``Request.meta["record"]``, and ``meta["options"]`` for LongHealth). The rules are the kit's own:
 the CLUE paper plots a "parameterless baseline" (Level 1 about 25.1, Level 2 about 24.9) but does
-not publish its rule, so these numbers are not the paper's.
+not publish its rule, so these numbers are not the paper's. Each task declares its rule
+(``TaskSpec.baseline``: a constant, a copied record field, or the longest option):
 
 | task | answer |
 |---|---|
@@ -21,18 +22,25 @@ import json
 
 from clue.backends.base import ModelInfo, Request
 from clue.errors import InputError
+from clue.taskinfo import BaselineRule, all_tasks
 
 RULES_VERSION = "1"
-RULES = {
-    "mednli": "always 'neutral'",
-    "meqsum": "copy the consumer health question (CHQ)",
-    "problem_summary": "copy the Assessment",
-    "medisumqa": "copy the question",
-    "medisumcode": "the single code I10",
-    "longhealth": "the longest option (first on ties)",
-}
-MEDNLI_LABEL = "neutral"
-MEDISUMCODE_ANSWER = "I10"
+
+
+def rules() -> dict[str, str]:
+    """task id -> the description of its rule (``TaskSpec.baseline``), for every registered task."""
+    return {t.id: t.baseline.description for t in all_tasks() if t.baseline is not None}
+
+
+def _declared(task_id: str) -> BaselineRule | None:
+    return next((t.baseline for t in all_tasks() if t.id == task_id), None)
+
+
+def _rule(request: Request) -> BaselineRule:
+    rule = _declared(request.task)
+    if rule is None:
+        raise InputError(f"baseline: no rule for task {request.task!r}")
+    return rule
 
 
 def _record(request: Request) -> dict:
@@ -50,44 +58,39 @@ def _field(request: Request, name: str) -> str:
     return str(record[name])
 
 
-def _longhealth_options(request: Request) -> dict[str, str]:
+def _options(request: Request) -> dict[str, str]:
     options = request.meta.get("options")
     if options:
         return dict(options)
     record = _record(request)
     found = {letter.upper(): str(record[f"answer_{letter}"]) for letter in "abcde" if f"answer_{letter}" in record}
     if not found:
-        raise InputError(f"baseline: longhealth item {request.item_id}: no options (meta['options'] or answer_a..e)")
+        raise InputError(f"baseline: {request.task} item {request.item_id}: no options (meta['options'] or answer_a..e)")
     return found
 
 
 def _rule_inputs(request: Request) -> dict:
-    fields = {"meqsum": "CHQ", "problem_summary": "Assessment", "medisumqa": "Question"}
-    if request.task in fields:
-        return {fields[request.task]: _field(request, fields[request.task])}
-    if request.task == "longhealth":
-        return {"options": _longhealth_options(request)}
+    rule = _declared(request.task)
+    if rule is not None and rule.kind == "copy":
+        return {rule.value: _field(request, rule.value)}
+    if rule is not None and rule.kind == "longest_option":
+        return {"options": _options(request)}
     return {}
 
 
 def answer(request: Request) -> str:
     """The baseline's completion for one request."""
-    task = request.task
-    if task == "mednli":
-        return MEDNLI_LABEL
-    if task == "meqsum":
-        return _field(request, "CHQ")
-    if task == "problem_summary":
-        return _field(request, "Assessment")
-    if task == "medisumqa":
-        return _field(request, "Question")
-    if task == "medisumcode":
-        return MEDISUMCODE_ANSWER
-    if task == "longhealth":
-        options = _longhealth_options(request)
+    rule = _rule(request)
+    if rule.kind == "constant":
+        return rule.value
+    if rule.kind == "copy":
+        return _field(request, rule.value)
+    if rule.kind == "longest_option":
+        options = _options(request)
         letter = max(options, key=lambda key: (len(options[key]), -ord(key[0])))
         return f"The correct answer is {letter}: {options[letter]}"
-    raise InputError(f"baseline: no rule for task {task!r}")
+    raise InputError(f"baseline: task {request.task!r}: rule kind {rule.kind!r}, expected one of "
+                     f"{', '.join(BaselineRule.KINDS)}")
 
 
 class BaselineBackend:
@@ -106,7 +109,7 @@ class BaselineBackend:
     def render(self, request: Request) -> str:
         """A description of what the rule reads: unique per item, so the generation store (keyed by
         identity + prompt + decoding) keeps one completion per item and notices changed inputs."""
-        rule = RULES.get(request.task, "none")
+        rule = rules().get(request.task, "none")
         inputs = json.dumps(_rule_inputs(request), ensure_ascii=False, sort_keys=True)
         return f"[baseline rule v{RULES_VERSION}] task {request.task}, item {request.item_id}: {rule}; reads {inputs}"
 

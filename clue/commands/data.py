@@ -27,7 +27,7 @@ _out_dir = click.option("--data-dir", "--out-dir", "out_dir", type=click.Path(fi
 
 @data.command()
 @click.option("--task", "tasks", multiple=True, metavar="TASK",
-              help=f"Task to build (repeat, or a comma list): {', '.join(TASK_IDS)} [default: all six]")
+              help=f"Task to build (repeat, or a comma list): {', '.join(TASK_IDS)} [default: all]")
 @_raw_dir
 @_out_dir
 @click.option("--allow-unverified", is_flag=True,

@@ -25,12 +25,13 @@ def protocol() -> None:
 @click.option("--base-url", help="Raw-file URL prefix instead of https://raw.githubusercontent.com/TIO-IKIM/CLUE "
                                  "(files are read from <base-url>/<commit>/<path>).")
 def fetch(name: str, from_dir: str | None, protocol_dir: str | None, base_url: str | None) -> None:
-    """Download (or read) the six upstream evaluation scripts of a protocol, check their sha256, read
+    """Download (or read) every task's upstream evaluation script of a protocol, check their sha256, read
     their prompt constants without running them, and write protocol/<name>.json."""
     from clue.protocol.fetch import fetch_protocol
+    from clue.taskinfo import TASK_IDS
 
     path = fetch_protocol(name, protocol_dir=protocol_dir, from_dir=from_dir, base_url=base_url)
-    click.echo(f"protocol {name}: 6 files verified, written to {path}")
+    click.echo(f"protocol {name}: {len(TASK_IDS)} files verified, written to {path}")
 
 
 @protocol.command()

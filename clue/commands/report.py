@@ -44,7 +44,7 @@ def _stats_options(function):
               help="Put the published row beside each run model the paper evaluated, plus a Δ table.")
 @click.option("--ci", is_flag=True, help="Add 95% bootstrap intervals to task, level and overall scores "
                                          "(from predictions.jsonl; intervals are of the plain mean).")
-@click.option("--tasks", help="Comma-separated tasks for the per-task tables (default: all six).")
+@click.option("--tasks", help="Comma-separated tasks for the per-task tables (default: all registered).")
 @_stats_options
 @_common
 def tables(runs, fmt, out, compare, ci, tasks, resamples, seed, aliases, plain, paper_csv):

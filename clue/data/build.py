@@ -228,7 +228,7 @@ def write_outputs(task: str, module, records: list[dict], inputs: Inputs, out_di
         stale.unlink(missing_ok=True)
     manifest = {
         "task": task,
-        "recipe": f"clue.data.recipes.{module.__name__.rsplit('.', 1)[-1]}",
+        "recipe": module.__name__,
         "recipe_version": module.VERSION,
         "inputs": inputs.used,
         "rows": len(records),
@@ -287,7 +287,7 @@ def build(
     registry: dict[str, Source] | None = None,
     params: dict[str, dict] | None = None,
 ) -> list[BuildResult]:
-    """Build the test sets of ``tasks`` (ids, comma lists or None for all six).
+    """Build the test sets of ``tasks`` (ids, comma lists or None for every registered task).
 
     ``params`` passes non-default recipe parameters (``{"medisumcode": {"n": 50}}``, for tests and
     demos); they are recorded in the manifest.

@@ -1,4 +1,5 @@
-"""The source registry (``data_recipes/sources.json``): every raw file a CLUE test set is built from."""
+"""The source registry (``data_recipes/sources.json``, plus the ``sources`` of plugin tasks): every raw
+file a test set is built from."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from pathlib import Path
 from clue.errors import InputError, NotReadyError
 from clue.io import os_error_message, read_json
 from clue.paths import recipes_dir
+from clue.taskinfo import all_tasks
 
 
 @dataclass(frozen=True)
@@ -83,15 +85,22 @@ def load_registry(path: Path | None = None) -> dict[str, Source]:
     if not path.is_file():
         raise InputError(f"{path}: source registry not found")
     raw = read_json(path)
-    sources = {}
-    for name, entry in raw.get("sources", {}).items():
-        known = {k: v for k, v in entry.items() if k in _KNOWN}
-        for key in ("tasks", "alt_names"):
-            if key in known:
-                known[key] = tuple(known[key])
-        extra = {k: v for k, v in entry.items() if k not in _KNOWN}
-        try:
-            sources[name] = Source(name=name, extra=extra, **known)
-        except TypeError as exc:
-            raise InputError(f"{path}: source {name!r}: {exc}") from None
+    sources = {name: _source(name, entry, str(path)) for name, entry in raw.get("sources", {}).items()}
+    for task in all_tasks():            # a plugin task declares its own raw files (TaskSpec.sources)
+        for name, entry in task.sources.items():
+            if name in sources:
+                raise InputError(f"task {task.id}: source {name!r} is already in {path}; give it another name")
+            sources[name] = _source(name, entry, f"task {task.id}")
     return sources
+
+
+def _source(name: str, entry: dict, where: str) -> Source:
+    known = {k: v for k, v in entry.items() if k in _KNOWN}
+    for key in ("tasks", "alt_names"):
+        if key in known:
+            known[key] = tuple(known[key])
+    extra = {k: v for k, v in entry.items() if k not in _KNOWN}
+    try:
+        return Source(name=name, extra=extra, **known)
+    except TypeError as exc:
+        raise InputError(f"{where}: source {name!r}: {exc}") from None

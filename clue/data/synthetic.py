@@ -521,3 +521,50 @@ def write_all(raw_dir: Path, seed: int = 0, scale: float = 1.0, gz: bool = True,
     return {"discharge": discharge, "diagnoses_icd": diagnoses, "mednli_test": mednli_root / "mli_test_v1.jsonl",
             "problem_summary_test": ps_root / "BioNLP2023-1A-Test.csv", "medisumqa": qa_file,
             "meqsum": meqsum, "longhealth": longhealth}
+
+
+# ------------------------------------------------------------------------------------------
+# One writer per task (``TaskSpec.synthetic``): the raw files of that task alone, in registry layout,
+# at write_all's default sizes. Each returns source name -> written path.
+
+def _mimic(raw_dir: Path, seed: int) -> tuple[Path, Path]:
+    return write_mimic(Path(raw_dir), 520, seed=seed, gz=True, note_chars=(1200, 2500, 5000))
+
+
+def raw_mednli(raw_dir: Path, seed: int = 0) -> dict[str, Path]:
+    root = Path(raw_dir) / "mednli" / "1.0.0"
+    write_mednli(root / "mli_test_v1.jsonl", n=20, seed=seed)
+    write_sha256sums(root, [root / "mli_test_v1.jsonl"])
+    return {"mednli_test": root / "mli_test_v1.jsonl"}
+
+
+def raw_meqsum(raw_dir: Path, seed: int = 0) -> dict[str, Path]:
+    path = Path(raw_dir) / "meqsum" / "MeQSum_ACL2019_BenAbacha_Demner-Fushman.xlsx"
+    write_meqsum(path, n=20, seed=seed)
+    return {"meqsum": path}
+
+
+def raw_problem_summary(raw_dir: Path, seed: int = 0) -> dict[str, Path]:
+    root = Path(raw_dir) / "bionlp-workshop-2023-task-1a" / "2.0.0"
+    write_problem_summary(root / "BioNLP2023-1A-Test.csv", n=15, seed=seed)
+    write_sha256sums(root, [root / "BioNLP2023-1A-Test.csv"])
+    return {"problem_summary_test": root / "BioNLP2023-1A-Test.csv"}
+
+
+def raw_medisumqa(raw_dir: Path, seed: int = 0) -> dict[str, Path]:
+    discharge, _ = _mimic(raw_dir, seed)
+    root = Path(raw_dir) / "medisumqa" / "1.0.0"
+    qa_file = write_medisumqa(root, read_notes(discharge), n=12, seed=seed)
+    write_sha256sums(root, [qa_file])
+    return {"discharge": discharge, "medisumqa": qa_file}
+
+
+def raw_medisumcode(raw_dir: Path, seed: int = 0) -> dict[str, Path]:
+    discharge, diagnoses = _mimic(raw_dir, seed)
+    return {"discharge": discharge, "diagnoses_icd": diagnoses}
+
+
+def raw_longhealth(raw_dir: Path, seed: int = 0) -> dict[str, Path]:
+    path = Path(raw_dir) / "longhealth" / "benchmark_v5.json"
+    write_longhealth(path, n_patients=3, seed=seed)
+    return {"longhealth": path}

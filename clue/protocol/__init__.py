@@ -15,7 +15,7 @@ from clue.errors import InputError, NotReadyError
 from clue.io import read_json
 from clue.paths import protocol_dir as default_protocol_dir
 from clue.protocol.settings import ProtocolSettings, settings_for
-from clue.taskinfo import TASK_IDS
+from clue.taskinfo import TASK_IDS, task_info
 
 DEFAULT_PROTOCOL = "paper"
 
@@ -77,12 +77,10 @@ MODIFIED = "modified"
 
 def _check_fields(path: Path, name: str, task_id: str, entry) -> None:
     """The prompt constants a task reads are there and are text (max_new_tokens a number)."""
-    from clue.protocol.fetch import REQUIRED, REQUIRED_LONGHEALTH
-
     if not isinstance(entry, dict):
         raise InputError(f"{path}: task {task_id!r}: expected an object of prompt constants, "
                          f"found {type(entry).__name__}; re-run `clue protocol fetch --protocol {name}`")
-    for field in REQUIRED_LONGHEALTH if task_id == "longhealth" else REQUIRED:
+    for field in task_info(task_id).prompt_fields:
         if not isinstance(entry.get(field), str):
             found = "missing" if field not in entry else f"of type {type(entry[field]).__name__}"
             raise InputError(f"{path}: task {task_id!r}: field {field!r} is {found}, expected text; "

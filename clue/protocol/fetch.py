@@ -22,22 +22,29 @@ from clue import __version__
 from clue.errors import ChecksumError, InputError
 from clue.io import atomic_write, read_json, write_json
 from clue.paths import PACKAGE_DIR, protocol_dir as default_protocol_dir
+from clue.taskinfo import all_tasks, task_info
 
 PINS_PATH = Path(__file__).with_name("pins.json")
 DEMO_DIR = PACKAGE_DIR / "demo" / "upstream"     # the demo protocol's own (kit-written) prompt files
 PINS_ENV = "CLUE_PROTOCOL_PINS"                   # a JSON file {path: sha256} that replaces the pinned hashes
 
-# Module-level names each task's file must define (LongHealth builds its prompt differently).
-# ``ground_truth_key`` is read where present: the paper-era MeDiSumQA file does not define it (its
-# gold field is named in the code), and the kit's tasks name their gold field themselves.
-REQUIRED = ("sys_prompt", "user_prompt_template", "assistant_response_template")
-REQUIRED_LONGHEALTH = ("sys_prompt", "prompt_template")
+# Module-level names each task's file must define: ``TaskSpec.prompt_fields`` (LongHealth builds its
+# prompt differently). ``ground_truth_key`` is read where present: the paper-era MeDiSumQA file does
+# not define it (its gold field is named in the code), and the kit's tasks name their gold field themselves.
 OPTIONAL_STRINGS = ("ground_truth_key",)
 OPTIONAL = ("max_new_tokens", "max_tokens")
 
 
 def load_pins() -> dict:
-    return json.loads(PINS_PATH.read_text(encoding="utf-8"))
+    """``pins.json`` plus, from the task registry, ``task_files`` (task id -> ``TaskSpec.upstream_file``)
+    and the pins a plugin task brings for its own prompt file (``TaskSpec.pins``)."""
+    pins = json.loads(PINS_PATH.read_text(encoding="utf-8"))
+    pins["task_files"] = {t.id: t.upstream_file for t in all_tasks()}
+    for task in all_tasks():
+        for protocol, sha256 in task.pins.items():
+            if protocol in pins["protocols"]:
+                pins["protocols"][protocol]["files"][task.upstream_file] = sha256
+    return pins
 
 
 def pinned(name: str) -> dict:
@@ -104,9 +111,8 @@ def extract_constants(source: str | bytes, filename: str = "<upstream>") -> dict
 def task_constants(task_id: str, source: bytes, filename: str) -> dict:
     """The prompt constants of one task's file; InputError naming the file and the missing name."""
     found = extract_constants(source, filename)
-    required = REQUIRED_LONGHEALTH if task_id == "longhealth" else REQUIRED
     entry = {}
-    for name in required:
+    for name in task_info(task_id).prompt_fields:
         if not isinstance(found.get(name), str):
             raise InputError(f"{filename}: missing string constant {name!r} (expected a module-level assignment)")
         entry[name] = found[name]
@@ -158,12 +164,13 @@ def fetch_protocol(
     expected_sha256: dict | None = None,
     timeout: float = 60.0,
 ) -> Path:
-    """Obtain, check and read the six upstream files of protocol ``name``; write protocol/<name>.json.
+    """Obtain, check and read every registered task's upstream file of protocol ``name``; write protocol/<name>.json.
 
     ``from_dir``: a local upstream checkout (the files at ``eval/…``) instead of downloading.
     ``base_url``: replaces ``https://raw.githubusercontent.com/TIO-IKIM/CLUE`` (``<base>/<commit>/<path>``).
     ``expected_sha256``: {path: sha256} replacing the pinned hashes (tests; also env ``CLUE_PROTOCOL_PINS``).
-    The ``demo`` protocol reads the kit's own prompt files shipped in the package by default.
+    The ``demo`` protocol reads the kit's own prompt files shipped in the package by default; a
+    plugin task's file is read from its ``TaskSpec.prompt_dir`` and checked against its ``pins``.
     """
     pins = load_pins()
     pin = pinned(name)
@@ -177,9 +184,10 @@ def fetch_protocol(
     tasks: dict[str, dict] = {}
     contents: dict[str, bytes] = {}
     for task_id, relpath in pins["task_files"].items():
-        if from_dir is not None:
-            origin = str(Path(from_dir) / relpath)
-            data = _read_local(Path(from_dir), relpath)
+        folder = task_info(task_id).prompt_dir or from_dir     # a plugin task ships its own prompt file
+        if folder is not None:
+            origin = str(Path(folder) / relpath)
+            data = _read_local(Path(folder), relpath)
         else:
             origin = f"{base_url}/{commit}/{relpath}"
             data = _download(origin, timeout)

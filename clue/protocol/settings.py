@@ -64,7 +64,16 @@ class ProtocolSettings:
     notes: tuple[str, ...] = ()         # the kit's labelled choices where the original is silent or crashes
 
     def task(self, task_id: str) -> TaskSettings:
-        return self.tasks[task_id]
+        """The table's row for a CLUE task; a plugin task's own ``TaskSpec.settings`` otherwise."""
+        if task_id in self.tasks:
+            return self.tasks[task_id]
+        from clue.taskinfo import task_info
+
+        own = task_info(task_id).settings
+        if not isinstance(own, TaskSettings):
+            raise InputError(f"task {task_id}: field 'settings' is {own!r}, expected a TaskSettings "
+                             f"(the protocol {self.name!r} has no row for it)")
+        return own
 
 
 PAPER = ProtocolSettings(

@@ -21,7 +21,12 @@ from clue.report.stats import DEFAULT_RESAMPLES, DEFAULT_SEED, PairedResult, loa
 from clue.report.tables import Estimate, PValue, Table
 from clue.taskinfo import TASKS
 
-NAMES = {**LEVEL_NAMES, **{t.id: t.name for t in TASKS}}
+
+
+def _name(key: str) -> str:
+    """A level's or a registered task's display name."""
+    return LEVEL_NAMES.get(key) or next(t.name for t in TASKS if t.id == key)
+
 
 ALPHA = 0.05
 
@@ -117,7 +122,7 @@ def pairs_table(results: list[PairLevel], resamples: int = DEFAULT_RESAMPLES, se
     for r in results:
         delta = r.delta if r.test is None else Estimate(r.delta, r.test.low, r.test.high)
         significant = None if r.test is None else ("yes" if r.test.p_value < ALPHA else "no")
-        table.rows.append([r.bio.label, r.base.label, NAMES[r.level], r.bio_value, r.base_value, delta,
+        table.rows.append([r.bio.label, r.base.label, _name(r.level), r.bio_value, r.base_value, delta,
                            None if r.test is None else PValue(r.test.p_value), significant, r.paper_delta])
         table.values.append(r.bio.aggregate)
     counts = declines(results)

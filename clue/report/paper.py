@@ -16,7 +16,7 @@ from pathlib import Path
 from clue.errors import InputError
 from clue.paths import paper_results_dir
 from clue.report.runs import ModelScores
-from clue.taskinfo import TASKS
+from clue.taskinfo import BUILTIN, TASKS
 
 PAPER_CSV = paper_results_dir() / "clue_v2_results.csv"
 PAPER_SOURCE = "paper"
@@ -94,7 +94,10 @@ FAMILY_PATTERNS: tuple[tuple[str, str], ...] = (
 
 
 def load_paper(path: Path | None = None) -> list[ModelScores]:
-    """The 25 published rows as :class:`ModelScores` (source ``paper``, type bio/general)."""
+    """The 25 published rows as :class:`ModelScores` (source ``paper``, type bio/general).
+
+    The six CLUE tasks' columns are required; a registered task without columns has no published
+    cells (shown as missing), one with only some of its columns is an error."""
     path = Path(path or PAPER_CSV)
     try:
         handle = open(path, encoding="utf-8", newline="")
@@ -103,13 +106,16 @@ def load_paper(path: Path | None = None) -> list[ModelScores]:
     rows = []
     with handle:
         reader = csv.DictReader(handle)
-        needed = {"model", "type", "level1", "level2"} | {f"{t.name}.{m}" for t in TASKS for m in t.metrics}
-        absent = needed - set(reader.fieldnames or [])
+        columns = set(reader.fieldnames or [])
+        published = [t for t in TASKS if any(f"{t.name}.{m}" in columns for m in t.metrics)]
+        needed = {"model", "type", "level1", "level2"} | {f"{t.name}.{m}" for t in BUILTIN for m in t.metrics}
+        needed |= {f"{t.name}.{m}" for t in published for m in t.metrics}   # a task has all its columns or none
+        absent = needed - columns
         if absent:
             raise InputError(f"{path}: missing columns {', '.join(sorted(absent))}")
         for number, record in enumerate(reader, start=2):
             metrics: dict[str, dict[str, float | None]] = {}
-            for task in TASKS:
+            for task in published:
                 cells = {}
                 for metric in task.metrics:
                     text = record[f"{task.name}.{metric}"].strip()

@@ -97,7 +97,7 @@ def _group(lines: list[dict], metrics: tuple[str, ...], where: str) -> Group:
 
 def task_items(lines: list[dict], task: TaskInfo, where: str = "predictions.jsonl") -> TaskItems:
     """Per-item values of a task's reported metrics from predictions.jsonl lines."""
-    if task.id != "longhealth":
+    if not task.metric_per_subtask:
         return TaskItems(task, {"all": _group(lines, task.metrics, where)} if lines else {})
     by_subtask: dict[str, list[dict]] = {}
     for line in lines:

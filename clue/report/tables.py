@@ -21,7 +21,7 @@ from clue.io import atomic_write
 from clue.report.paper import paper_name
 from clue.report.runs import AGGREGATES, CHAT_API_MARK, CHAT_API_NOTE, LEVEL_NAMES, ModelScores
 from clue.report.stats import DEFAULT_RESAMPLES, DEFAULT_SEED, Interval
-from clue.taskinfo import TASKS, TaskInfo, task_info
+from clue.taskinfo import TASKS, TaskInfo, level_tasks, task_info
 
 MISSING = "–"
 FORMATS = ("md", "latex", "csv")
@@ -129,8 +129,9 @@ def build_tables(rows: list[ModelScores], *, paper: list[ModelScores] | None = N
     ordered, matched, unmatched = _ordered(rows, paper, aliases)
     intervals = intervals or {}
     notes = [_aggregate_note(ordered),
-             "Task score = mean of the task's metrics; Level 1 = mean(MedNLI, MeQSum, ProblemSummary); "
-             "Level 2 = mean(MeDiSumQA, MeDiSumCode, LongHealth); Overall = mean(Level 1, Level 2), the kit's "
+             "Task score = mean of the task's metrics; " + "; ".join(
+                 f"Level {n} = mean({', '.join(t.name for t in level_tasks(n))})" for n in (1, 2))
+             + "; Overall = mean(Level 1, Level 2), the kit's "
              f"own summary (the paper reports none). {MISSING} = missing; a level with a missing part stays empty."]
     if intervals:
         notes.append(_ci_note(resamples, seed))

@@ -1,8 +1,8 @@
-"""The six CLUE task modules (``clue/tasks/<task_id>.py``); the contract is in ``clue.tasks.base``."""
+"""Task modules (``clue/tasks/<task_id>.py``, or a plugin's, named by its ``TaskSpec.module``); the contract
+is in ``clue.tasks.base``, the registry in ``clue.taskinfo``."""
 
 from __future__ import annotations
 
-import importlib
 from types import ModuleType
 
 from clue.taskinfo import task_info
@@ -10,4 +10,4 @@ from clue.taskinfo import task_info
 
 def get_task(task_id: str) -> ModuleType:
     """The module of a task, by id or paper name (``problem_summary`` or ``ProblemSummary``)."""
-    return importlib.import_module(f"clue.tasks.{task_info(task_id).id}")
+    return task_info(task_id).task_module()

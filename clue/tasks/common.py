@@ -13,29 +13,19 @@ from clue.errors import InputError, NotReadyError
 from clue.io import read_jsonl_numbered
 from clue.protocol.layout import build_prompt, empty_answer, fill, has_family, require_layout
 from clue.protocol.settings import LLAMA3_STOP, PHI_END, SELF_PROMPT_RE
+from clue.taskinfo import task_info
 from clue.tasks.base import EvalContext, TaskResult
 
 FEW_SHOT_SEED = 1   # the original: random.seed(1); random.shuffle(rows)
-
-
-# Record fields the prompts and scorers read as text (docs/INTERNALS.md, "Test-set records").
-TEXT_FIELDS = {
-    "mednli": ("sentence1", "sentence2", "gold_label"),
-    "meqsum": ("CHQ", "Summary"),
-    "problem_summary": ("Subjectives", "Assessment", "Summary"),
-    "medisumqa": ("discharge_summary", "Question", "Answer"),
-    "medisumcode": ("text",),
-    "longhealth": ("question", "answer_a", "answer_b", "answer_c", "answer_d", "answer_e", "correct"),
-}
 
 
 def load_records(task_id: str, data_dir: str | Path) -> list[dict]:
     path = Path(data_dir) / task_id / "test.jsonl"
     if not path.exists():
         raise NotReadyError(f"{path}: test set not built; run `clue data build --task {task_id}`")
-    records = []
+    records, fields = [], task_info(task_id).record_fields   # docs/INTERNALS.md, "Test-set records"
     for line, record in read_jsonl_numbered(path):
-        for name in TEXT_FIELDS.get(task_id, ()):
+        for name in fields:
             if not isinstance(record.get(name), str):
                 found = "missing" if name not in record else f"{str(record[name])[:40]!r} ({type(record[name]).__name__})"
                 raise InputError(f"{path}: line {line}: field {name!r} is {found}, expected text "

@@ -1,10 +1,9 @@
-"""One recipe per CLUE task. Each module defines ``TASK``, ``VERSION``, ``SOURCES`` (registry names
+"""One recipe per task (``TaskSpec.recipe``). Each module defines ``TASK``, ``VERSION``, ``SOURCES`` (registry names
 it cannot do without, maybe ``OPTIONAL_SOURCES``) and ``build(inputs, progress) -> list[dict]``,
 plus a plain function over file paths that tests and benchmarks call directly."""
 
 from __future__ import annotations
 
-import importlib
 from types import ModuleType
 
 from clue.taskinfo import task_info
@@ -12,4 +11,4 @@ from clue.taskinfo import task_info
 
 def recipe(task_id: str) -> ModuleType:
     """The recipe module of a task (by id or paper name)."""
-    return importlib.import_module(f"clue.data.recipes.{task_info(task_id).id}")
+    return task_info(task_id).recipe_module()
