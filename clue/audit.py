@@ -186,12 +186,19 @@ def launch_arguments(upstream_dir: Path, script: str) -> dict[str, str]:
     raise InputError(f"{folder}: no launch script runs {script} (expected eval_script=\"{script}\" in a *.sh file)")
 
 
+def _clue_files() -> list[str]:
+    """The prompt files of the six CLUE tasks (a plugin task's prompt file is not in a CLUE checkout)."""
+    from clue.taskinfo import BUILTIN
+
+    return [task.upstream_file for task in BUILTIN]
+
+
 def check_files(upstream_dir: Path, protocol: str) -> dict[str, dict]:
-    from clue.protocol.fetch import load_pins, pinned
+    from clue.protocol.fetch import pinned
 
     pins = pinned(protocol)["files"]
     out = {}
-    for rel in load_pins()["task_files"].values():
+    for rel in _clue_files():
         path = upstream_dir / rel
         if not path.is_file():
             raise InputError(f"{path}: not found; --upstream-dir must be a checkout of TIO-IKIM/CLUE "
@@ -629,10 +636,7 @@ def _prepare_inputs(work: Path, protocol: str, upstream_dir: Path, own_hashes: b
         build(raw_dir=raw_dir, out_dir=data_dir, allow_unverified=True, params={"medisumcode": {"n": 8}})
     hashes = None
     if own_hashes:
-        from clue.protocol.fetch import load_pins
-
-        hashes = {rel: hashlib.sha256((upstream_dir / rel).read_bytes()).hexdigest()
-                  for rel in load_pins()["task_files"].values()}
+        hashes = {rel: hashlib.sha256((upstream_dir / rel).read_bytes()).hexdigest() for rel in _clue_files()}
     fetch_protocol(protocol, protocol_dir, from_dir=upstream_dir, expected_sha256=hashes)
     return raw, data_dir, load_protocol(protocol, protocol_dir)
 
@@ -683,7 +687,7 @@ def audit_upstream(upstream_dir: str | os.PathLike, protocol: str = "paper", *, 
     from clue.metrics.umls import UmlsLinker
     from clue.protocol.layout import resolve_family
     from clue.protocol.settings import BIO_CLINICALBERT, SCIBERT
-    from clue.taskinfo import parse_tasks
+    from clue.taskinfo import BUILTIN, parse_tasks
     from clue.tasks import get_task
     from clue.tasks.base import EvalContext
 
@@ -694,7 +698,12 @@ def audit_upstream(upstream_dir: str | os.PathLike, protocol: str = "paper", *, 
         raise InputError(f"{upstream_dir}: no eval/ folder; expected a checkout of TIO-IKIM/CLUE")
     say = progress or (lambda message: None)
     files = check_files(upstream_dir, protocol)
-    selected = parse_tasks(tasks)
+    clue_ids = {task.id for task in BUILTIN}
+    selected = [task for task in parse_tasks(tasks) if task.id in clue_ids or tasks]
+    for task in selected:
+        if task.id not in clue_ids:
+            raise InputError(f"--tasks {tasks}: {task.id!r} is not a CLUE task; the audit compares the six CLUE "
+                             "tasks with the original scripts")
     chosen_layouts = LAYOUTS[protocol] if not layouts else tuple(x.strip() for x in layouts.split(",") if x.strip())
     for layout in chosen_layouts:
         if layout not in LAYOUTS[protocol]:

@@ -192,3 +192,13 @@ def test_a_plugin_task_runs_on_a_tiny_model(toy_plugin, tiny_models, tmp_path):
     scores = json.loads((folder / "scores.json").read_text())
     assert scores["n_items"] == 3 and 0.0 <= scores["metrics"]["accuracy"] <= 100.0
     invoke("verify", results / "tiny")
+
+
+def test_the_upstream_audit_keeps_to_the_six_clue_tasks(toy_plugin, tmp_path):
+    from clue.audit import audit_upstream, check_files
+
+    checkout = Path(__file__).parent / "fixtures" / "upstream_standin" / "checkout" / "paper"
+    files = check_files(checkout, "paper")               # the plugin's prompt file is not asked of a CLUE checkout
+    assert toy_plugin.upstream_file not in files and len(files) == 6
+    with pytest.raises(InputError, match=f"'{TOY}' is not a CLUE task"):
+        audit_upstream(checkout, "paper", tasks=TOY, workdir=tmp_path)
