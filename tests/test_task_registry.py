@@ -202,3 +202,11 @@ def test_the_upstream_audit_keeps_to_the_six_clue_tasks(toy_plugin, tmp_path):
     assert toy_plugin.upstream_file not in files and len(files) == 6
     with pytest.raises(InputError, match=f"'{TOY}' is not a CLUE task"):
         audit_upstream(checkout, "paper", tasks=TOY, workdir=tmp_path)
+
+
+def test_protocol_show_lists_a_plugin_task(toy_plugin):
+    from clue.protocol.describe import describe_protocol
+
+    table = describe_protocol("paper")
+    rows = {line.split()[0] for line in table.splitlines() if line and not line.startswith(" ")}
+    assert {*TASK_IDS} <= rows and TOY in rows

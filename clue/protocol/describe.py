@@ -10,6 +10,7 @@ from clue.errors import NotReadyError
 from clue.protocol import load_protocol
 from clue.protocol.fetch import pinned
 from clue.protocol.settings import settings_for
+from clue.taskinfo import TASK_IDS
 
 
 def describe_protocol(name: str, protocol_dir: str | os.PathLike | None = None, with_prompts: bool = False) -> str:
@@ -33,7 +34,8 @@ def describe_protocol(name: str, protocol_dir: str | os.PathLike | None = None, 
     lines.append(f"  LongHealth: budget {lh.budget} (tasks 2/3: {'model context' if lh.distractor_budget_is_context else lh.budget})"
                  f" minus system prompt; gold = {'last' if lh.gold_last else 'first'} matching option")
     rows = []
-    for task_id, task in settings.tasks.items():
+    for task_id in TASK_IDS:                       # the CLUE tasks, then registered plugin tasks
+        task = settings.task(task_id)
         rows.append([task_id, task.few_shot_k, "-" if not task.few_shot_k else "seed-1 shuffle" if task.few_shot_shuffle else "first rows",
                      task.max_new_tokens, f"{task.bertscore[0]} L{task.bertscore[1]}" if task.bertscore else "-",
                      task.averaging, "yes" if task.regex_cleanup and settings.paper_postprocess else "no"])
