@@ -41,7 +41,7 @@ BENCH_DIR = Path(__file__).resolve().parent
 PROJECT_DIR = BENCH_DIR.parent
 sys.path.insert(0, str(PROJECT_DIR))
 
-from clue.data import synthetic  # noqa: E402
+from clue.demo import synthetic  # noqa: E402
 from clue.io import atomic_write, write_json  # noqa: E402
 
 MIMIC_ADMISSIONS = 384_000

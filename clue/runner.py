@@ -123,7 +123,7 @@ def _metric_resources(options: EvalOptions):
     from clue.metrics.resources import MetricResources, parse_metrics
 
     if options.demo_metrics:
-        from clue.testing.demo import demo_metric_resources
+        from clue.demo.run import demo_metric_resources
 
         return demo_metric_resources(Path(options.demo_metrics), parse_metrics(options.metrics))
     resources = MetricResources(enabled=parse_metrics(options.metrics),

@@ -45,7 +45,7 @@ def run_demo(out_dir: str | Path, *, limit: int = 6, seed: int = 0, progress: bo
     import torch
 
     from clue.data.build import build
-    from clue.data.synthetic import write_all
+    from clue.demo.synthetic import write_all
     from clue.protocol import load_protocol
     from clue.protocol.fetch import fetch_protocol
     from clue.runner import EvalOptions, evaluate, summary_table
