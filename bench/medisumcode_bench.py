@@ -1,6 +1,6 @@
 """Benchmark: the kit's MeDiSumCode build against a literal re-implementation of the original algorithm.
 
-Generates MIMIC-scale synthetic inputs (clue.data.synthetic: 331,793 discharge notes of realistic
+Generates MIMIC-scale synthetic inputs (clue.demo.synthetic: 331,793 discharge notes of realistic
 length, 4,756,326 diagnoses rows over about 384k admissions), then runs, each in its own
 subprocess on the same files:
 

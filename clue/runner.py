@@ -122,10 +122,10 @@ def _metric_resources(options: EvalOptions):
     """One MetricResources for the run; checks enabled metrics' assets before anything is generated."""
     from clue.metrics.resources import MetricResources, parse_metrics
 
-    if options.demo_metrics:
-        from clue.demo.run import demo_metric_resources
+    if options.demo_metrics:    # recorded by `clue demo`; rebuilt through the stand-in table, no demo import here
+        from clue.metrics.resources import stand_in_resources
 
-        return demo_metric_resources(Path(options.demo_metrics), parse_metrics(options.metrics))
+        return stand_in_resources("demo_metrics", options.demo_metrics, parse_metrics(options.metrics))
     resources = MetricResources(enabled=parse_metrics(options.metrics),
                                 assets_dir=Path(options.assets_dir or default_assets_dir()))
     resources.check()
