@@ -23,16 +23,16 @@ from pathlib import Path
 
 from clue.backends.base import Request
 from clue.errors import InputError, NotReadyError
-from clue.io import read_json, sha256_text, write_json, write_jsonl
+from clue.io import sha256_text
 from clue.manifest import dataset_fingerprint, hardware, kit_info, package_versions, scrub
 from clue.paths import assets_dir as default_assets_dir
 from clue.paths import data_dir as default_data_dir
 from clue.paths import results_dir as default_results_dir
+from clue.records import (MANIFEST_VERSION, ModelEntry, PredictionRow, TaskScores, read_manifest,  # noqa: F401
+                          record_model, resolve_run_dir, summarise, write_predictions, write_scores)
 from clue.store import Generation, GenerationStore, generation_key, key_material
 from clue.taskinfo import parse_tasks, task_info
 from clue.tasks.base import EvalContext, ModelInfo
-
-MANIFEST_VERSION = 1
 
 
 @dataclass
@@ -342,11 +342,11 @@ def score_prepared(prepared: _Prepared, store: GenerationStore, ctx: EvalContext
     predictions = []
     for item, request, prompt, generation, output in zip(result.per_item, prepared.requests, prepared.prompts,
                                                           generations, outputs):
-        row = {"id": item.get("id", request.item_id), "prompt_hash": sha256_text(prompt),
-               "completion": generation.completion, "output": output}
-        row.update({k: v for k, v in item.items() if k != "id"})
+        row = PredictionRow.from_dict({"id": item.get("id", request.item_id), "prompt_hash": sha256_text(prompt),
+                                       "completion": generation.completion, "output": output,
+                                       **{k: v for k, v in item.items() if k != "id"}})
         if generation.truncated_tokens:
-            row["truncated_tokens"] = generation.truncated_tokens
+            row.truncated_tokens = generation.truncated_tokens
         predictions.append(row)
 
     n_by_metric = dict(result.details.get("n_items_by_metric") or {})
@@ -355,47 +355,22 @@ def score_prepared(prepared: _Prepared, store: GenerationStore, ctx: EvalContext
             for metric in item.get("scores", {}):
                 n_by_metric[metric] = n_by_metric.get(metric, 0) + 1
     details = {k: v for k, v in result.details.items() if k != "n_items_by_metric"}
-    scores = {
+    scores = TaskScores(
         **header,
-        "task": prepared.task,
-        "n_items": len(prepared.requests),
-        "metrics": {k: float(v) for k, v in result.metrics.items()},
-        "metrics_plain": {k: float(v) for k, v in result.metrics_plain.items()},
-        "averaging": result.averaging,
-        "missing_metrics": list(result.missing_metrics),
-        "n_items_by_metric": n_by_metric,
-        "truncated_prompts": sum(1 for g in generations if g.truncated_tokens),
-        "empty_outputs": sum(1 for o in outputs if not o.strip()),
-        "details": details,
-    }
-    write_jsonl(task_dir / "predictions.jsonl", predictions)
-    write_json(task_dir / "scores.json", scores)
-    return scores
-
-
-def _task_summary(scores: dict) -> dict:
-    """The task score: the mean of the reported metrics, when all are present."""
-    info = task_info(scores["task"])
-    values = [scores["metrics"].get(m) for m in info.metrics]
-    return {"task": info.name, "n": scores["n_items"],
-            **{m: scores["metrics"].get(m) for m in info.metrics},
-            "score": sum(values) / len(values) if all(v is not None for v in values) else None}
-
-
-# ------------------------------------------------------------------------- manifest
-
-def _write_manifest(run_dir: Path, model_key: str, entry: dict, common: dict) -> None:
-    path = run_dir / "manifest.json"
-    manifest = read_json(path) if path.exists() else {"manifest_version": MANIFEST_VERSION, "models": {}}
-    if not isinstance(manifest, dict) or not isinstance(manifest.get("models", {}), dict):
-        raise InputError(f"{path}: expected an object with a 'models' object (written by `clue evaluate`); "
-                         "move it away to start the run's record afresh")
-    manifest.update(common)
-    manifest.setdefault("models", {})[model_key] = entry
-    import json
-
-    text = scrub(json.dumps(manifest, indent=2, ensure_ascii=False))
-    write_json(path, json.loads(text))
+        task=prepared.task,
+        n_items=len(prepared.requests),
+        metrics={k: float(v) for k, v in result.metrics.items()},
+        metrics_plain={k: float(v) for k, v in result.metrics_plain.items()},
+        averaging=result.averaging,
+        missing_metrics=list(result.missing_metrics),
+        n_items_by_metric=n_by_metric,
+        truncated_prompts=sum(1 for g in generations if g.truncated_tokens),
+        empty_outputs=sum(1 for o in outputs if not o.strip()),
+        details=details,
+    )
+    write_predictions(task_dir / "predictions.jsonl", predictions)
+    write_scores(task_dir / "scores.json", scores)
+    return scores.to_dict()
 
 
 # ------------------------------------------------------------------------- the two entry points
@@ -467,9 +442,9 @@ def _evaluate_with(options: EvalOptions, backend, resources, protocol, data_dir:
 
     entry = _manifest_entry(options, backend, info, ctx, protocol, data_dir, [t.id for t in tasks])
     if endpoint_scope is not None:
-        entry["endpoint"] = {"scope": endpoint_scope, "allow_remote_endpoint": options.allow_remote_endpoint}
+        entry.endpoint = {"scope": endpoint_scope, "allow_remote_endpoint": options.allow_remote_endpoint}
     common = _manifest_common(protocol)
-    _write_manifest(run_dir, model_key, {**entry, "status": "running"}, common)
+    record_model(run_dir, model_key, entry.with_status("running"), common)
 
     header = {"model": options.model, "revision": backend.identity().get("revision"), "protocol": protocol.name,
               "layout": ctx.layout, "overlong": options.overlong, **_prompt_path(backend)}
@@ -488,7 +463,8 @@ def _evaluate_with(options: EvalOptions, backend, resources, protocol, data_dir:
             task_timings = {"prepare_s": prepare_s, "generate_s": gen_s, "store_s": loop_s - gen_s,
                             "score_s": score_s, "total_s": time.perf_counter() - task_started}
             outcomes.append(TaskOutcome(t.id, scores, generated, cached, task_timings))
-            entry.setdefault("tasks", {})[t.id] = {
+            entry.tasks = entry.tasks or {}
+            entry.tasks[t.id] = {
                 "decoding": [d.as_dict() for d in dict.fromkeys(r.decoding for r in prepared.requests)],
                 "n_requests": len(prepared.requests), "generated": generated, "from_store": cached,
                 "truncated_prompts": scores["truncated_prompts"], "timings": task_timings,
@@ -506,9 +482,10 @@ def _evaluate_with(options: EvalOptions, backend, resources, protocol, data_dir:
     timings["total_s"] = time.perf_counter() - started
     describe = getattr(resources, "describe", None)
     settings = getattr(backend, "settings", None)
-    entry.update(status="complete", timings=timings, finished_at=_now(), metrics=describe() if describe else None,
-                 backend_settings=settings() if settings else {})   # again: served backends count requests
-    _write_manifest(run_dir, model_key, entry, common)
+    entry.status, entry.timings, entry.finished_at = "complete", timings, _now()
+    entry.metrics = describe() if describe else None
+    entry.backend_settings = settings() if settings else {}   # again: served backends count requests
+    record_model(run_dir, model_key, entry, common)
     return RunOutcome(run_dir, model_dir, outcomes, timings)
 
 
@@ -536,12 +513,9 @@ def _score_run(run_dir, *, metrics, assets_dir, data_dir, protocol_dir, model, p
         raise InputError(f"{manifest_path}: not found; expected a run folder written by `clue evaluate`")
     if not (run_dir / "store.sqlite").exists():
         raise InputError(f"{run_dir / 'store.sqlite'}: not found; the run's completions are missing")
-    manifest = read_json(manifest_path)
-    if not isinstance(manifest, dict) or not isinstance(manifest.get("models") or {}, dict):
-        raise InputError(f"{manifest_path}: expected an object with a 'models' object (written by `clue evaluate`)")
-    entries = manifest.get("models") or {}
+    entries = read_manifest(manifest_path).models
     if model is not None:
-        entries = {k: v for k, v in entries.items() if model in (k, v.get("options", {}).get("model"))}
+        entries = {k: v for k, v in entries.items() if model in (k, v.options.get("model"))}
     if not entries:
         raise InputError(f"{manifest_path}: no model {model or ''} recorded in this run".replace("  ", " "))
 
@@ -551,7 +525,7 @@ def _score_run(run_dir, *, metrics, assets_dir, data_dir, protocol_dir, model, p
     last_dir = run_dir
     try:
         for model_key, entry in entries.items():
-            recorded = entry["options"]
+            recorded = entry.options
             options = EvalOptions(**{**recorded, "progress": progress})
             if metrics is not None:
                 options.metrics = metrics
@@ -564,17 +538,17 @@ def _score_run(run_dir, *, metrics, assets_dir, data_dir, protocol_dir, model, p
             if changed:
                 raise InputError(f"{protocol.path}: the prompts of {', '.join(changed)} are not the ones this run used "
                                  f"(sha256 recorded in {manifest_path}); restore that protocol file or evaluate anew")
-            resolved = entry["identity"].get("revision")
+            resolved = entry.identity.get("revision")
             hub = options.revision is not None or not Path(options.model).expanduser().is_dir()
             if options.model != "baseline":
                 # only the tokenizer is needed: the dtype the run used, no GPU
-                options.dtype = entry["identity"].get("dtype", options.dtype)
+                options.dtype = entry.identity.get("dtype", options.dtype)
                 options.device = "cpu" if options.backend == "hf" else options.device
             backend = _make_backend(options, revision=resolved if hub and options.model != "baseline" else None,
-                                    served_model=entry["identity"].get("served_model"), for_scoring=True)
-            if backend.identity() != entry["identity"]:
+                                    served_model=entry.identity.get("served_model"), for_scoring=True)
+            if backend.identity() != entry.identity:
                 raise InputError(f"{options.model}: the model is not the one this run used (recorded "
-                                 f"{entry['identity'].get('revision')}, found {backend.identity().get('revision')})")
+                                 f"{entry.identity.get('revision')}, found {backend.identity().get('revision')})")
             info = _model_info(backend, options)
             ctx = _context(options, protocol, info)
             model_resources = resources or _metric_resources(options)
@@ -584,11 +558,11 @@ def _score_run(run_dir, *, metrics, assets_dir, data_dir, protocol_dir, model, p
                       "overlong": options.overlong, **_prompt_path(backend)}
             from clue.tasks import get_task
 
-            for task_id in entry.get("task_ids", []):
+            for task_id in entry.task_ids:
                 module = get_task(task_id)
                 task_data = Path(options.data_dir or default_data_dir())
                 records = module.load_records(task_data)
-                recorded_sha = (entry.get("datasets") or {}).get(task_id, {}).get("sha256")
+                recorded_sha = (entry.datasets or {}).get(task_id, {}).get("sha256")
                 current_sha = dataset_fingerprint(task_data, task_id)["sha256"]
                 if recorded_sha and current_sha != recorded_sha:
                     raise InputError(f"{task_data / task_id / 'test.jsonl'}: not the test set this run used "
@@ -598,9 +572,9 @@ def _score_run(run_dir, *, metrics, assets_dir, data_dir, protocol_dir, model, p
                                         header)
                 outcomes.append(TaskOutcome(task_id, scores, 0, len(prepared.keys)))
             last_dir = run_dir / model_key
-            entry["rescored_at"] = _now()
-            entry["options"]["metrics"] = options.metrics
-            _write_manifest(run_dir, model_key, entry, {})
+            entry.rescored_at = _now()
+            entry.options["metrics"] = options.metrics
+            record_model(run_dir, model_key, entry, {})
     finally:
         store.close()
     return RunOutcome(run_dir, last_dir, outcomes, {"total_s": time.perf_counter() - started})
@@ -629,18 +603,18 @@ def prompts_used(protocol, task_ids: list[str]) -> dict[str, str]:
     return {task_id: protocol.prompts_sha256(task_id) for task_id in task_ids}
 
 
-def changed_prompts(entry: dict, protocol) -> list[str]:
+def changed_prompts(entry: ModelEntry, protocol) -> list[str]:
     """Tasks of a manifest entry whose recorded prompt hash differs from ``protocol``'s now."""
-    recorded = entry.get("prompts_sha256") or {}
-    now = prompts_used(protocol, [t for t in entry.get("task_ids", []) if t in recorded])
+    recorded = entry.prompts_sha256 or {}
+    now = prompts_used(protocol, [t for t in entry.task_ids if t in recorded])
     return [t for t, digest in now.items() if digest != recorded[t]]
 
 
-def changed_datasets(entry: dict, data_dir: Path) -> list[str]:
+def changed_datasets(entry: ModelEntry, data_dir: Path) -> list[str]:
     """Tasks of a manifest entry whose test.jsonl differs from the one the run used."""
     changed = []
-    for task_id in entry.get("task_ids", []):
-        recorded = (entry.get("datasets") or {}).get(task_id, {}).get("sha256")
+    for task_id in entry.task_ids:
+        recorded = (entry.datasets or {}).get(task_id, {}).get("sha256")
         if recorded and dataset_fingerprint(data_dir, task_id)["sha256"] != recorded:
             changed.append(task_id)
     return changed
@@ -658,7 +632,7 @@ def _manifest_common(protocol) -> dict:
 
 
 def _manifest_entry(options: EvalOptions, backend, info: ModelInfo, ctx: EvalContext, protocol, data_dir: Path,
-                    task_ids: list[str]) -> dict:
+                    task_ids: list[str]) -> ModelEntry:
     recorded = asdict(options)
     recorded.pop("progress")
     for key in ("data_dir", "protocol_dir", "results_dir", "assets_dir"):
@@ -666,62 +640,49 @@ def _manifest_entry(options: EvalOptions, backend, info: ModelInfo, ctx: EvalCon
             recorded[key] = str(Path(recorded[key]).resolve())
     recorded["data_dir"] = str(data_dir.resolve())
     settings = getattr(backend, "settings", None)
-    return {
-        "options": recorded,
-        "identity": backend.identity(),
-        "backend_settings": settings() if settings else {},
-        "model_info": {k: v for k, v in asdict(replace(info, count_tokens=None, truncate_tokens=None)).items()
-                       if k not in ("count_tokens", "truncate_tokens")},
-        "layout": ctx.layout,
-        "model_family": {"option": options.model_family, "resolved": info.family,
-                         "rule": "name (the original's)" if options.model_family == "auto" else "--model-family"},
-        "overlong": {"rule": options.overlong,
-                     "meaning": "prompts over context - max_new_tokens are cut from the left, counted per task "
-                                "(truncated_prompts) and marked in tables; the original sent LongHealth tasks 2/3 "
-                                "uncut and its server refused them" if options.overlong == "truncate-left" else
-                                "a prompt over context - max_new_tokens stops the run before generating"},
-        "seed": options.seed,
-        "greedy": options.greedy if options.greedy is not None else protocol.settings.greedy,
-        "task_ids": task_ids,
-        "datasets": {task_id: dataset_fingerprint(data_dir, task_id) for task_id in task_ids},
-        "prompts_sha256": prompts_used(protocol, task_ids),
-        "protocol_modified": bool(getattr(protocol, "modified", False)),
-        "started_at": _now(),
-    }
+    return ModelEntry(
+        options=recorded,
+        identity=backend.identity(),
+        backend_settings=settings() if settings else {},
+        model_info={k: v for k, v in asdict(replace(info, count_tokens=None, truncate_tokens=None)).items()
+                    if k not in ("count_tokens", "truncate_tokens")},
+        layout=ctx.layout,
+        model_family={"option": options.model_family, "resolved": info.family,
+                      "rule": "name (the original's)" if options.model_family == "auto" else "--model-family"},
+        overlong={"rule": options.overlong,
+                  "meaning": "prompts over context - max_new_tokens are cut from the left, counted per task "
+                             "(truncated_prompts) and marked in tables; the original sent LongHealth tasks 2/3 "
+                             "uncut and its server refused them" if options.overlong == "truncate-left" else
+                             "a prompt over context - max_new_tokens stops the run before generating"},
+        seed=options.seed,
+        greedy=options.greedy if options.greedy is not None else protocol.settings.greedy,
+        task_ids=task_ids,
+        datasets={task_id: dataset_fingerprint(data_dir, task_id) for task_id in task_ids},
+        prompts_sha256=prompts_used(protocol, task_ids),
+        protocol_modified=bool(getattr(protocol, "modified", False)),
+        started_at=_now(),
+    )
 
 
 # ------------------------------------------------------------------------- for the command line
-
-def resolve_run_dir(run: str | os.PathLike) -> Path:
-    """A results/<run> folder given as a path, or as a run name under the results folder."""
-    path = Path(run)
-    if (path / "manifest.json").exists():
-        return path
-    under = default_results_dir() / str(run)
-    if (under / "manifest.json").exists():
-        return under
-    raise InputError(f"{run}: no such run (no manifest.json here or under {default_results_dir()})")
-
 
 def summary_table(outcome: RunOutcome) -> str:
     """The end-of-run table: per task its items, reported metrics (percent), task score, store use."""
     from tabulate import tabulate
 
-    rows, level_scores = [], {1: [], 2: []}
+    summary = summarise({task.task: task.scores["metrics"] for task in outcome.tasks})
+    rows = []
     for task in outcome.tasks:
-        info = task_info(task.task)
-        summary = _task_summary(task.scores)
-        metrics = "  ".join(f"{m} {summary[m]:.2f}" if summary[m] is not None else f"{m} –" for m in info.metrics)
-        level_scores[info.level].append(summary["score"])
+        info, values = task_info(task.task), task.scores["metrics"]
+        metrics = "  ".join(f"{m} {values[m]:.2f}" if values.get(m) is not None else f"{m} –" for m in info.metrics)
         rows.append([info.name, task.scores["n_items"], metrics,
-                     None if summary["score"] is None else round(summary["score"], 2),
+                     None if summary[task.task] is None else round(summary[task.task], 2),
                      task.n_generated, task.n_cached, task.scores.get("truncated_prompts", 0)])
     table = tabulate(rows, headers=["Task", "Items", "Metrics (%)", "Score", "Generated", "From store", "Truncated"],
                      tablefmt="github", missingval="–")
     lines = [table]
-    for level, values in level_scores.items():
-        expected = sum(1 for t in parse_tasks(None) if t.level == level)
-        if len(values) == expected and all(v is not None for v in values):
-            lines.append(f"Level {level}: {sum(values) / len(values):.2f}")
+    for level in (1, 2):
+        if summary[f"level{level}"] is not None:
+            lines.append(f"Level {level}: {summary[f'level{level}']:.2f}")
     lines.append(f"Results: {outcome.model_dir}")
     return "\n".join(lines)
