@@ -1,10 +1,15 @@
 """``clue evaluate`` and ``clue score``: from test sets and a protocol to scored runs on disk.
 
-For each task: records → requests (the task module) → prompts (the backend's ``render``) →
-store look-up → generation of what is missing, in length-sorted batches, each batch stored in
-one transaction as soon as it is generated → post-processing and scoring (the task module) →
-``predictions.jsonl`` and ``scores.json``. The run's ``manifest.json`` records everything the
-numbers depend on. Every file is written atomically.
+Both run the same three steps over a model's tasks (``ModelRun``):
+
+1. ``prepare`` / ``prepare_task``: the protocol's layout for the model, the scores header; per task
+   records → requests (the task module) → prompts (the backend's ``render``) → store keys;
+2. ``generate``: store look-up, then generation of what is missing, in length-sorted batches, each
+   batch stored in one transaction as soon as it is generated (``clue score`` skips this step);
+3. ``score``: post-processing and scoring (the task module, with the metric resources handed in)
+   → ``predictions.jsonl`` and ``scores.json`` (``clue.records``).
+
+The run's ``manifest.json`` records everything the numbers depend on. Every file is written atomically.
 
 Batches are planned over all of a task's requests (sorted by prompt length, then request
 order), never over the missing ones only, so a resumed run generates each batch exactly as an
@@ -189,6 +194,51 @@ def _context(options: EvalOptions, protocol, info: ModelInfo) -> EvalContext:
     layout = resolve_layout(info, options.chat_layout)
     return EvalContext(protocol=protocol, model=info, layout=layout, seed=options.seed, greedy=options.greedy,
                        limit=options.limit)
+
+
+# ------------------------------------------------------------------------- the three steps
+
+@dataclass
+class ModelRun:
+    """One model of a run, prepared: what the three steps of each of its tasks share."""
+
+    options: EvalOptions
+    protocol: object
+    backend: object
+    ctx: EvalContext
+    resources: object                     # MetricResources (or a stand-in), handed to every task's scorer
+    header: dict                          # the first keys of every scores.json
+    model_dir: Path                       # results/<run>/<model_dir>
+
+
+def prepare(options: EvalOptions, protocol, backend, resources, model_dir: Path, *, warn: bool = False) -> ModelRun:
+    """Step 1, once per model: the model's facts and family, the message layout, the scores.json header.
+
+    ``prepare_task`` completes the step per task (requests, rendered prompts, store keys). ``warn``:
+    say on stderr when the tokenizer suggests a model family the name rule misses (``evaluate`` only).
+    """
+    info = _model_info(backend, options, warn=warn)
+    ctx = _context(options, protocol, info)
+    if hasattr(resources, "progress"):
+        resources.progress = options.progress   # BERTScore / UMLS progress bars
+    header = {"model": options.model, "revision": backend.identity().get("revision"), "protocol": protocol.name,
+              "layout": ctx.layout, "overlong": options.overlong, **_prompt_path(backend)}
+    return ModelRun(options, protocol, backend, ctx, resources, header, model_dir)
+
+
+def prepare_task(run: ModelRun, module, task_id: str, records: list[dict]) -> _Prepared:
+    """Step 1, per task: the task's requests, rendered by the backend, with their store keys."""
+    return _prepare(module, task_id, records, run.ctx, run.backend)
+
+
+def generate(run: ModelRun, prepared: _Prepared, store: GenerationStore) -> tuple[int, int, float]:
+    """Step 2: generate what the store lacks, in planned batches (see :func:`generate_missing`)."""
+    return generate_missing(prepared, run.backend, store, run.options.batch_size, run.options.progress)
+
+
+def score(run: ModelRun, prepared: _Prepared, store: GenerationStore) -> dict:
+    """Step 3: post-process and score the stored completions; write the task's two files (the scores returned)."""
+    return score_prepared(prepared, store, run.ctx, run.resources, run.model_dir / prepared.task, run.header)
 
 
 # ------------------------------------------------------------------------- requests and keys
@@ -413,8 +463,6 @@ def _evaluate(options: EvalOptions, resources, lock) -> RunOutcome:
 
     if resources is None:   # before the model: a missing asset should not cost a model download
         resources = _metric_resources(options)
-    if hasattr(resources, "progress"):
-        resources.progress = options.progress   # BERTScore / UMLS progress bars
     backend = _make_backend(options, run_dir=run_dir)
     try:
         return _evaluate_with(options, backend, resources, protocol, data_dir, tasks, modules, records, run_dir,
@@ -427,55 +475,36 @@ def _evaluate(options: EvalOptions, resources, lock) -> RunOutcome:
 
 def _evaluate_with(options: EvalOptions, backend, resources, protocol, data_dir: Path, tasks, modules, records,
                    run_dir: Path, endpoint_scope: str | None, started: float, timings: dict) -> RunOutcome:
-    info = _model_info(backend, options, warn=True)
-    ctx = _context(options, protocol, info)
-
+    model_key = model_dir_name(options.model)
+    run = prepare(options, protocol, backend, resources, run_dir / model_key, warn=True)
     checked: dict[str, _Prepared] = {}
     if options.overlong != "truncate-left":    # every task's prompts are checked before anything is generated
         for t in tasks:
-            checked[t.id] = _prepare(modules[t.id], t.id, records[t.id], ctx, backend)
+            checked[t.id] = prepare_task(run, modules[t.id], t.id, records[t.id])
             check_overlong(checked[t.id], backend, options.overlong)
-    model_key = model_dir_name(options.model)
-    model_dir = run_dir / model_key
     store = GenerationStore(run_dir / "store.sqlite")
     timings["setup_s"] = time.perf_counter() - started
 
-    entry = _manifest_entry(options, backend, info, ctx, protocol, data_dir, [t.id for t in tasks])
+    entry = _manifest_entry(options, backend, run.ctx.model, run.ctx, protocol, data_dir, [t.id for t in tasks])
     if endpoint_scope is not None:
         entry.endpoint = {"scope": endpoint_scope, "allow_remote_endpoint": options.allow_remote_endpoint}
     common = _manifest_common(protocol)
     record_model(run_dir, model_key, entry.with_status("running"), common)
 
-    header = {"model": options.model, "revision": backend.identity().get("revision"), "protocol": protocol.name,
-              "layout": ctx.layout, "overlong": options.overlong, **_prompt_path(backend)}
     outcomes = []
     try:
         for t in tasks:
-            task_started = time.perf_counter()
-            prepared = checked.pop(t.id, None) or _prepare(modules[t.id], t.id, records[t.id], ctx, backend)
-            prepare_s = time.perf_counter() - task_started
-            store_started = time.perf_counter()
-            generated, cached, gen_s = generate_missing(prepared, backend, store, options.batch_size, options.progress)
-            loop_s = time.perf_counter() - store_started
-            score_started = time.perf_counter()
-            scores = score_prepared(prepared, store, ctx, resources, model_dir / t.id, header)
-            score_s = time.perf_counter() - score_started
-            task_timings = {"prepare_s": prepare_s, "generate_s": gen_s, "store_s": loop_s - gen_s,
-                            "score_s": score_s, "total_s": time.perf_counter() - task_started}
-            outcomes.append(TaskOutcome(t.id, scores, generated, cached, task_timings))
+            outcome, prepared = _run_task(run, modules[t.id], t.id, records[t.id], store, checked.pop(t.id, None))
+            outcomes.append(outcome)
+            scores = outcome.scores
             entry.tasks = entry.tasks or {}
             entry.tasks[t.id] = {
                 "decoding": [d.as_dict() for d in dict.fromkeys(r.decoding for r in prepared.requests)],
-                "n_requests": len(prepared.requests), "generated": generated, "from_store": cached,
-                "truncated_prompts": scores["truncated_prompts"], "timings": task_timings,
+                "n_requests": len(prepared.requests), "generated": outcome.n_generated,
+                "from_store": outcome.n_cached, "truncated_prompts": scores["truncated_prompts"],
+                "timings": outcome.timings,
             }
-            no_match = (scores["details"].get("gold_no_match") or {}).get("questions")
-            if no_match:
-                _log(f"{t.id}: {len(no_match)} question(s) whose correct text matches no option are scored wrong "
-                     f"(details.gold_no_match in {model_dir / t.id / 'scores.json'})")
-            if scores["truncated_prompts"]:
-                _log(f"{t.id}: {scores['truncated_prompts']} prompt(s) longer than the model allows were cut from "
-                     f"the left (truncated_tokens in {model_dir / t.id / 'predictions.jsonl'})")
+            _log_task_notes(t.id, scores, run.model_dir)
     finally:
         store.close()
     timings["model_load_s"] = getattr(backend, "load_seconds", 0.0)
@@ -486,7 +515,34 @@ def _evaluate_with(options: EvalOptions, backend, resources, protocol, data_dir:
     entry.metrics = describe() if describe else None
     entry.backend_settings = settings() if settings else {}   # again: served backends count requests
     record_model(run_dir, model_key, entry, common)
-    return RunOutcome(run_dir, model_dir, outcomes, timings)
+    return RunOutcome(run_dir, run.model_dir, outcomes, timings)
+
+
+def _run_task(run: ModelRun, module, task_id: str, records: list[dict], store: GenerationStore,
+              prepared: _Prepared | None = None) -> tuple[TaskOutcome, _Prepared]:
+    """``evaluate``'s three steps for one task, timed (``prepared``: its requests, when already made)."""
+    task_started = time.perf_counter()
+    prepared = prepared or prepare_task(run, module, task_id, records)
+    prepare_s = time.perf_counter() - task_started
+    store_started = time.perf_counter()
+    generated, cached, gen_s = generate(run, prepared, store)
+    loop_s = time.perf_counter() - store_started
+    score_started = time.perf_counter()
+    scores = score(run, prepared, store)
+    score_s = time.perf_counter() - score_started
+    task_timings = {"prepare_s": prepare_s, "generate_s": gen_s, "store_s": loop_s - gen_s,
+                    "score_s": score_s, "total_s": time.perf_counter() - task_started}
+    return TaskOutcome(task_id, scores, generated, cached, task_timings), prepared
+
+
+def _log_task_notes(task_id: str, scores: dict, model_dir: Path) -> None:
+    no_match = (scores["details"].get("gold_no_match") or {}).get("questions")
+    if no_match:
+        _log(f"{task_id}: {len(no_match)} question(s) whose correct text matches no option are scored wrong "
+             f"(details.gold_no_match in {model_dir / task_id / 'scores.json'})")
+    if scores["truncated_prompts"]:
+        _log(f"{task_id}: {scores['truncated_prompts']} prompt(s) longer than the model allows were cut from "
+             f"the left (truncated_tokens in {model_dir / task_id / 'predictions.jsonl'})")
 
 
 def score_run(run_dir: str | os.PathLike, *, metrics: str | None = None, assets_dir: str | None = None,
@@ -549,13 +605,7 @@ def _score_run(run_dir, *, metrics, assets_dir, data_dir, protocol_dir, model, p
             if backend.identity() != entry.identity:
                 raise InputError(f"{options.model}: the model is not the one this run used (recorded "
                                  f"{entry.identity.get('revision')}, found {backend.identity().get('revision')})")
-            info = _model_info(backend, options)
-            ctx = _context(options, protocol, info)
-            model_resources = resources or _metric_resources(options)
-            if hasattr(model_resources, "progress"):
-                model_resources.progress = options.progress
-            header = {"model": options.model, "revision": resolved, "protocol": protocol.name, "layout": ctx.layout,
-                      "overlong": options.overlong, **_prompt_path(backend)}
+            run = prepare(options, protocol, backend, resources or _metric_resources(options), run_dir / model_key)
             from clue.tasks import get_task
 
             for task_id in entry.task_ids:
@@ -567,10 +617,8 @@ def _score_run(run_dir, *, metrics, assets_dir, data_dir, protocol_dir, model, p
                 if recorded_sha and current_sha != recorded_sha:
                     raise InputError(f"{task_data / task_id / 'test.jsonl'}: not the test set this run used "
                                      f"(sha256 {current_sha[:12]}…, the run recorded {recorded_sha[:12]}…)")
-                prepared = _prepare(module, task_id, records, ctx, backend)
-                scores = score_prepared(prepared, store, ctx, model_resources, run_dir / model_key / task_id,
-                                        header)
-                outcomes.append(TaskOutcome(task_id, scores, 0, len(prepared.keys)))
+                prepared = prepare_task(run, module, task_id, records)
+                outcomes.append(TaskOutcome(task_id, score(run, prepared, store), 0, len(prepared.keys)))
             last_dir = run_dir / model_key
             entry.rescored_at = _now()
             entry.options["metrics"] = options.metrics
