@@ -152,6 +152,11 @@ def read_manifest(path: str | os.PathLike) -> RunManifest:
     return RunManifest.from_dict(read_json(path), str(path))
 
 
+def manifest_document(path: str | os.PathLike) -> dict:
+    """A run's manifest as plain data for reports (read and checked here); ``{}`` when the file is absent."""
+    return read_manifest(path).to_dict() if Path(path).is_file() else {}
+
+
 def write_manifest(path: str | os.PathLike, manifest: RunManifest) -> None:
     """Write atomically, credential values scrubbed (``clue.manifest.scrub``), as ``clue.io.write_json`` lays out."""
     from clue.manifest import scrub
@@ -311,5 +316,5 @@ def resolve_run_dir(run: str | os.PathLike) -> Path:
 
 
 __all__ = ["MANIFEST_VERSION", "SCORES_VERSION", "UNSET", "ModelEntry", "RunManifest", "TaskScores",
-           "PredictionRow", "read_manifest", "write_manifest", "record_model", "read_scores", "write_scores",
+           "PredictionRow", "read_manifest", "manifest_document", "write_manifest", "record_model", "read_scores", "write_scores",
            "read_predictions", "write_predictions", "prediction_line", "summarise", "resolve_run_dir"]
