@@ -65,7 +65,9 @@ def _to_dict(record) -> dict:
 def _check_version(value: Any, known: int, where: str, key: str) -> None:
     if value is UNSET or value is None:
         return
-    if not isinstance(value, int) or isinstance(value, bool) or value > known:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise InputError(f"{where}: {key} {value!r}: expected a whole number (this kit reads up to {known})")
+    if value > known:
         raise InputError(f"{where}: {key} {value!r} is newer than this kit reads ({known}); update the kit")
 
 

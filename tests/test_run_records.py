@@ -110,6 +110,9 @@ def test_newer_schema_and_malformed_files_are_one_line_errors(tmp_path):
     write_json(path, {"manifest_version": 2, "models": {}})
     with pytest.raises(InputError, match=r"manifest.json: manifest_version 2 is newer than this kit reads \(1\)"):
         records.read_manifest(path)
+    write_json(path, {"manifest_version": "1", "models": {}})
+    with pytest.raises(InputError, match=r"manifest.json: manifest_version '1': expected a whole number"):
+        records.read_manifest(path)
     write_json(path, {"models": []})
     with pytest.raises(InputError, match="manifest.json: expected an object with a 'models' object"):
         records.read_manifest(path)
