@@ -69,7 +69,7 @@ def prepare_workspace(root: Path, scale: float, seed: int) -> dict:
         return {"data": root / "data", "protocol": root / "protocol"}
 
     from clue.data.build import build
-    from clue.data.synthetic import write_all
+    from clue.demo.synthetic import write_all
     from clue.io import write_json
     from clue.protocol.fetch import fetch_protocol
 
@@ -85,7 +85,7 @@ def longhealth_workspace(ws: dict, root: Path, words: int, seed: int) -> dict:
     """The workspace with LongHealth rebuilt from texts of ``words`` words (the default synthetic texts have
     300, too few to fill the protocol's 8,140-token budget); the other tasks' data stay."""
     from clue.data.build import build
-    from clue.data.synthetic import write_longhealth
+    from clue.demo.synthetic import write_longhealth
 
     data = root / f"data-longhealth-{words}"
     if not (data / "longhealth" / "test.jsonl").is_file():

@@ -1,6 +1,6 @@
 """Benchmark: the kit's MeDiSumCode build against a literal re-implementation of the original algorithm.
 
-Generates MIMIC-scale synthetic inputs (clue.data.synthetic: 331,793 discharge notes of realistic
+Generates MIMIC-scale synthetic inputs (clue.demo.synthetic: 331,793 discharge notes of realistic
 length, 4,756,326 diagnoses rows over about 384k admissions), then runs, each in its own
 subprocess on the same files:
 
@@ -41,7 +41,7 @@ BENCH_DIR = Path(__file__).resolve().parent
 PROJECT_DIR = BENCH_DIR.parent
 sys.path.insert(0, str(PROJECT_DIR))
 
-from clue.data import synthetic  # noqa: E402
+from clue.demo import synthetic  # noqa: E402
 from clue.io import atomic_write, write_json  # noqa: E402
 
 MIMIC_ADMISSIONS = 384_000

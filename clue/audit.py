@@ -626,7 +626,7 @@ def _average_cell(kit_metrics: dict, results: dict, task_id: str, protocol: str)
 
 def _prepare_inputs(work: Path, protocol: str, upstream_dir: Path, own_hashes: bool, seed: int):
     from clue.data.build import build
-    from clue.data.synthetic import write_all
+    from clue.demo.synthetic import write_all
     from clue.protocol import load_protocol
     from clue.protocol.fetch import fetch_protocol
 

@@ -1,10 +1,15 @@
 """``clue evaluate`` and ``clue score``: from test sets and a protocol to scored runs on disk.
 
-For each task: records → requests (the task module) → prompts (the backend's ``render``) →
-store look-up → generation of what is missing, in length-sorted batches, each batch stored in
-one transaction as soon as it is generated → post-processing and scoring (the task module) →
-``predictions.jsonl`` and ``scores.json``. The run's ``manifest.json`` records everything the
-numbers depend on. Every file is written atomically.
+Both run the same three steps over a model's tasks (``ModelRun``):
+
+1. ``prepare`` / ``prepare_task``: the protocol's layout for the model, the scores header; per task
+   records → requests (the task module) → prompts (the backend's ``render``) → store keys;
+2. ``generate``: store look-up, then generation of what is missing, in length-sorted batches, each
+   batch stored in one transaction as soon as it is generated (``clue score`` skips this step);
+3. ``score``: post-processing and scoring (the task module, with the metric resources handed in)
+   → ``predictions.jsonl`` and ``scores.json`` (``clue.records``).
+
+The run's ``manifest.json`` records everything the numbers depend on. Every file is written atomically.
 
 Batches are planned over all of a task's requests (sorted by prompt length, then request
 order), never over the missing ones only, so a resumed run generates each batch exactly as an
@@ -23,16 +28,16 @@ from pathlib import Path
 
 from clue.backends.base import Request
 from clue.errors import InputError, NotReadyError
-from clue.io import read_json, sha256_text, write_json, write_jsonl
+from clue.io import sha256_text
 from clue.manifest import dataset_fingerprint, hardware, kit_info, package_versions, scrub
 from clue.paths import assets_dir as default_assets_dir
 from clue.paths import data_dir as default_data_dir
 from clue.paths import results_dir as default_results_dir
+from clue.records import (MANIFEST_VERSION, ModelEntry, PredictionRow, TaskScores, read_manifest,  # noqa: F401
+                          record_model, resolve_run_dir, summarise, write_predictions, write_scores)
 from clue.store import Generation, GenerationStore, generation_key, key_material
 from clue.taskinfo import parse_tasks, task_info
 from clue.tasks.base import EvalContext, ModelInfo
-
-MANIFEST_VERSION = 1
 
 
 @dataclass
@@ -122,10 +127,10 @@ def _metric_resources(options: EvalOptions):
     """One MetricResources for the run; checks enabled metrics' assets before anything is generated."""
     from clue.metrics.resources import MetricResources, parse_metrics
 
-    if options.demo_metrics:
-        from clue.testing.demo import demo_metric_resources
+    if options.demo_metrics:    # recorded by `clue demo`; rebuilt through the stand-in table, no demo import here
+        from clue.metrics.resources import stand_in_resources
 
-        return demo_metric_resources(Path(options.demo_metrics), parse_metrics(options.metrics))
+        return stand_in_resources("demo_metrics", options.demo_metrics, parse_metrics(options.metrics))
     resources = MetricResources(enabled=parse_metrics(options.metrics),
                                 assets_dir=Path(options.assets_dir or default_assets_dir()))
     resources.check()
@@ -189,6 +194,51 @@ def _context(options: EvalOptions, protocol, info: ModelInfo) -> EvalContext:
     layout = resolve_layout(info, options.chat_layout)
     return EvalContext(protocol=protocol, model=info, layout=layout, seed=options.seed, greedy=options.greedy,
                        limit=options.limit)
+
+
+# ------------------------------------------------------------------------- the three steps
+
+@dataclass
+class ModelRun:
+    """One model of a run, prepared: what the three steps of each of its tasks share."""
+
+    options: EvalOptions
+    protocol: object
+    backend: object
+    ctx: EvalContext
+    resources: object                     # MetricResources (or a stand-in), handed to every task's scorer
+    header: dict                          # the first keys of every scores.json
+    model_dir: Path                       # results/<run>/<model_dir>
+
+
+def prepare(options: EvalOptions, protocol, backend, resources, model_dir: Path, *, warn: bool = False) -> ModelRun:
+    """Step 1, once per model: the model's facts and family, the message layout, the scores.json header.
+
+    ``prepare_task`` completes the step per task (requests, rendered prompts, store keys). ``warn``:
+    say on stderr when the tokenizer suggests a model family the name rule misses (``evaluate`` only).
+    """
+    info = _model_info(backend, options, warn=warn)
+    ctx = _context(options, protocol, info)
+    if hasattr(resources, "progress"):
+        resources.progress = options.progress   # BERTScore / UMLS progress bars
+    header = {"model": options.model, "revision": backend.identity().get("revision"), "protocol": protocol.name,
+              "layout": ctx.layout, "overlong": options.overlong, **_prompt_path(backend)}
+    return ModelRun(options, protocol, backend, ctx, resources, header, model_dir)
+
+
+def prepare_task(run: ModelRun, module, task_id: str, records: list[dict]) -> _Prepared:
+    """Step 1, per task: the task's requests, rendered by the backend, with their store keys."""
+    return _prepare(module, task_id, records, run.ctx, run.backend)
+
+
+def generate(run: ModelRun, prepared: _Prepared, store: GenerationStore) -> tuple[int, int, float]:
+    """Step 2: generate what the store lacks, in planned batches (see :func:`generate_missing`)."""
+    return generate_missing(prepared, run.backend, store, run.options.batch_size, run.options.progress)
+
+
+def score(run: ModelRun, prepared: _Prepared, store: GenerationStore) -> dict:
+    """Step 3: post-process and score the stored completions; write the task's two files (the scores returned)."""
+    return score_prepared(prepared, store, run.ctx, run.resources, run.model_dir / prepared.task, run.header)
 
 
 # ------------------------------------------------------------------------- requests and keys
@@ -342,11 +392,11 @@ def score_prepared(prepared: _Prepared, store: GenerationStore, ctx: EvalContext
     predictions = []
     for item, request, prompt, generation, output in zip(result.per_item, prepared.requests, prepared.prompts,
                                                           generations, outputs):
-        row = {"id": item.get("id", request.item_id), "prompt_hash": sha256_text(prompt),
-               "completion": generation.completion, "output": output}
-        row.update({k: v for k, v in item.items() if k != "id"})
+        row = PredictionRow.from_dict({"id": item.get("id", request.item_id), "prompt_hash": sha256_text(prompt),
+                                       "completion": generation.completion, "output": output,
+                                       **{k: v for k, v in item.items() if k != "id"}})
         if generation.truncated_tokens:
-            row["truncated_tokens"] = generation.truncated_tokens
+            row.truncated_tokens = generation.truncated_tokens
         predictions.append(row)
 
     n_by_metric = dict(result.details.get("n_items_by_metric") or {})
@@ -355,47 +405,22 @@ def score_prepared(prepared: _Prepared, store: GenerationStore, ctx: EvalContext
             for metric in item.get("scores", {}):
                 n_by_metric[metric] = n_by_metric.get(metric, 0) + 1
     details = {k: v for k, v in result.details.items() if k != "n_items_by_metric"}
-    scores = {
+    scores = TaskScores(
         **header,
-        "task": prepared.task,
-        "n_items": len(prepared.requests),
-        "metrics": {k: float(v) for k, v in result.metrics.items()},
-        "metrics_plain": {k: float(v) for k, v in result.metrics_plain.items()},
-        "averaging": result.averaging,
-        "missing_metrics": list(result.missing_metrics),
-        "n_items_by_metric": n_by_metric,
-        "truncated_prompts": sum(1 for g in generations if g.truncated_tokens),
-        "empty_outputs": sum(1 for o in outputs if not o.strip()),
-        "details": details,
-    }
-    write_jsonl(task_dir / "predictions.jsonl", predictions)
-    write_json(task_dir / "scores.json", scores)
-    return scores
-
-
-def _task_summary(scores: dict) -> dict:
-    """The task score: the mean of the reported metrics, when all are present."""
-    info = task_info(scores["task"])
-    values = [scores["metrics"].get(m) for m in info.metrics]
-    return {"task": info.name, "n": scores["n_items"],
-            **{m: scores["metrics"].get(m) for m in info.metrics},
-            "score": sum(values) / len(values) if all(v is not None for v in values) else None}
-
-
-# ------------------------------------------------------------------------- manifest
-
-def _write_manifest(run_dir: Path, model_key: str, entry: dict, common: dict) -> None:
-    path = run_dir / "manifest.json"
-    manifest = read_json(path) if path.exists() else {"manifest_version": MANIFEST_VERSION, "models": {}}
-    if not isinstance(manifest, dict) or not isinstance(manifest.get("models", {}), dict):
-        raise InputError(f"{path}: expected an object with a 'models' object (written by `clue evaluate`); "
-                         "move it away to start the run's record afresh")
-    manifest.update(common)
-    manifest.setdefault("models", {})[model_key] = entry
-    import json
-
-    text = scrub(json.dumps(manifest, indent=2, ensure_ascii=False))
-    write_json(path, json.loads(text))
+        task=prepared.task,
+        n_items=len(prepared.requests),
+        metrics={k: float(v) for k, v in result.metrics.items()},
+        metrics_plain={k: float(v) for k, v in result.metrics_plain.items()},
+        averaging=result.averaging,
+        missing_metrics=list(result.missing_metrics),
+        n_items_by_metric=n_by_metric,
+        truncated_prompts=sum(1 for g in generations if g.truncated_tokens),
+        empty_outputs=sum(1 for o in outputs if not o.strip()),
+        details=details,
+    )
+    write_predictions(task_dir / "predictions.jsonl", predictions)
+    write_scores(task_dir / "scores.json", scores)
+    return scores.to_dict()
 
 
 # ------------------------------------------------------------------------- the two entry points
@@ -438,8 +463,6 @@ def _evaluate(options: EvalOptions, resources, lock) -> RunOutcome:
 
     if resources is None:   # before the model: a missing asset should not cost a model download
         resources = _metric_resources(options)
-    if hasattr(resources, "progress"):
-        resources.progress = options.progress   # BERTScore / UMLS progress bars
     backend = _make_backend(options, run_dir=run_dir)
     try:
         return _evaluate_with(options, backend, resources, protocol, data_dir, tasks, modules, records, run_dir,
@@ -452,64 +475,74 @@ def _evaluate(options: EvalOptions, resources, lock) -> RunOutcome:
 
 def _evaluate_with(options: EvalOptions, backend, resources, protocol, data_dir: Path, tasks, modules, records,
                    run_dir: Path, endpoint_scope: str | None, started: float, timings: dict) -> RunOutcome:
-    info = _model_info(backend, options, warn=True)
-    ctx = _context(options, protocol, info)
-
+    model_key = model_dir_name(options.model)
+    run = prepare(options, protocol, backend, resources, run_dir / model_key, warn=True)
     checked: dict[str, _Prepared] = {}
     if options.overlong != "truncate-left":    # every task's prompts are checked before anything is generated
         for t in tasks:
-            checked[t.id] = _prepare(modules[t.id], t.id, records[t.id], ctx, backend)
+            checked[t.id] = prepare_task(run, modules[t.id], t.id, records[t.id])
             check_overlong(checked[t.id], backend, options.overlong)
-    model_key = model_dir_name(options.model)
-    model_dir = run_dir / model_key
     store = GenerationStore(run_dir / "store.sqlite")
     timings["setup_s"] = time.perf_counter() - started
 
-    entry = _manifest_entry(options, backend, info, ctx, protocol, data_dir, [t.id for t in tasks])
+    entry = _manifest_entry(options, backend, run.ctx.model, run.ctx, protocol, data_dir, [t.id for t in tasks])
     if endpoint_scope is not None:
-        entry["endpoint"] = {"scope": endpoint_scope, "allow_remote_endpoint": options.allow_remote_endpoint}
+        entry.endpoint = {"scope": endpoint_scope, "allow_remote_endpoint": options.allow_remote_endpoint}
     common = _manifest_common(protocol)
-    _write_manifest(run_dir, model_key, {**entry, "status": "running"}, common)
+    record_model(run_dir, model_key, entry.with_status("running"), common)
 
-    header = {"model": options.model, "revision": backend.identity().get("revision"), "protocol": protocol.name,
-              "layout": ctx.layout, "overlong": options.overlong, **_prompt_path(backend)}
     outcomes = []
     try:
         for t in tasks:
-            task_started = time.perf_counter()
-            prepared = checked.pop(t.id, None) or _prepare(modules[t.id], t.id, records[t.id], ctx, backend)
-            prepare_s = time.perf_counter() - task_started
-            store_started = time.perf_counter()
-            generated, cached, gen_s = generate_missing(prepared, backend, store, options.batch_size, options.progress)
-            loop_s = time.perf_counter() - store_started
-            score_started = time.perf_counter()
-            scores = score_prepared(prepared, store, ctx, resources, model_dir / t.id, header)
-            score_s = time.perf_counter() - score_started
-            task_timings = {"prepare_s": prepare_s, "generate_s": gen_s, "store_s": loop_s - gen_s,
-                            "score_s": score_s, "total_s": time.perf_counter() - task_started}
-            outcomes.append(TaskOutcome(t.id, scores, generated, cached, task_timings))
-            entry.setdefault("tasks", {})[t.id] = {
+            outcome, prepared = _run_task(run, modules[t.id], t.id, records[t.id], store, checked.pop(t.id, None))
+            outcomes.append(outcome)
+            scores = outcome.scores
+            entry.tasks = entry.tasks or {}
+            entry.tasks[t.id] = {
                 "decoding": [d.as_dict() for d in dict.fromkeys(r.decoding for r in prepared.requests)],
-                "n_requests": len(prepared.requests), "generated": generated, "from_store": cached,
-                "truncated_prompts": scores["truncated_prompts"], "timings": task_timings,
+                "n_requests": len(prepared.requests), "generated": outcome.n_generated,
+                "from_store": outcome.n_cached, "truncated_prompts": scores["truncated_prompts"],
+                "timings": outcome.timings,
             }
-            no_match = (scores["details"].get("gold_no_match") or {}).get("questions")
-            if no_match:
-                _log(f"{t.id}: {len(no_match)} question(s) whose correct text matches no option are scored wrong "
-                     f"(details.gold_no_match in {model_dir / t.id / 'scores.json'})")
-            if scores["truncated_prompts"]:
-                _log(f"{t.id}: {scores['truncated_prompts']} prompt(s) longer than the model allows were cut from "
-                     f"the left (truncated_tokens in {model_dir / t.id / 'predictions.jsonl'})")
+            _log_task_notes(t.id, scores, run.model_dir)
     finally:
         store.close()
     timings["model_load_s"] = getattr(backend, "load_seconds", 0.0)
     timings["total_s"] = time.perf_counter() - started
     describe = getattr(resources, "describe", None)
     settings = getattr(backend, "settings", None)
-    entry.update(status="complete", timings=timings, finished_at=_now(), metrics=describe() if describe else None,
-                 backend_settings=settings() if settings else {})   # again: served backends count requests
-    _write_manifest(run_dir, model_key, entry, common)
-    return RunOutcome(run_dir, model_dir, outcomes, timings)
+    entry.status, entry.timings, entry.finished_at = "complete", timings, _now()
+    entry.metrics = describe() if describe else None
+    entry.backend_settings = settings() if settings else {}   # again: served backends count requests
+    record_model(run_dir, model_key, entry, common)
+    return RunOutcome(run_dir, run.model_dir, outcomes, timings)
+
+
+def _run_task(run: ModelRun, module, task_id: str, records: list[dict], store: GenerationStore,
+              prepared: _Prepared | None = None) -> tuple[TaskOutcome, _Prepared]:
+    """``evaluate``'s three steps for one task, timed (``prepared``: its requests, when already made)."""
+    task_started = time.perf_counter()
+    prepared = prepared or prepare_task(run, module, task_id, records)
+    prepare_s = time.perf_counter() - task_started
+    store_started = time.perf_counter()
+    generated, cached, gen_s = generate(run, prepared, store)
+    loop_s = time.perf_counter() - store_started
+    score_started = time.perf_counter()
+    scores = score(run, prepared, store)
+    score_s = time.perf_counter() - score_started
+    task_timings = {"prepare_s": prepare_s, "generate_s": gen_s, "store_s": loop_s - gen_s,
+                    "score_s": score_s, "total_s": time.perf_counter() - task_started}
+    return TaskOutcome(task_id, scores, generated, cached, task_timings), prepared
+
+
+def _log_task_notes(task_id: str, scores: dict, model_dir: Path) -> None:
+    no_match = (scores["details"].get("gold_no_match") or {}).get("questions")
+    if no_match:
+        _log(f"{task_id}: {len(no_match)} question(s) whose correct text matches no option are scored wrong "
+             f"(details.gold_no_match in {model_dir / task_id / 'scores.json'})")
+    if scores["truncated_prompts"]:
+        _log(f"{task_id}: {scores['truncated_prompts']} prompt(s) longer than the model allows were cut from "
+             f"the left (truncated_tokens in {model_dir / task_id / 'predictions.jsonl'})")
 
 
 def score_run(run_dir: str | os.PathLike, *, metrics: str | None = None, assets_dir: str | None = None,
@@ -536,12 +569,9 @@ def _score_run(run_dir, *, metrics, assets_dir, data_dir, protocol_dir, model, p
         raise InputError(f"{manifest_path}: not found; expected a run folder written by `clue evaluate`")
     if not (run_dir / "store.sqlite").exists():
         raise InputError(f"{run_dir / 'store.sqlite'}: not found; the run's completions are missing")
-    manifest = read_json(manifest_path)
-    if not isinstance(manifest, dict) or not isinstance(manifest.get("models") or {}, dict):
-        raise InputError(f"{manifest_path}: expected an object with a 'models' object (written by `clue evaluate`)")
-    entries = manifest.get("models") or {}
+    entries = read_manifest(manifest_path).models
     if model is not None:
-        entries = {k: v for k, v in entries.items() if model in (k, v.get("options", {}).get("model"))}
+        entries = {k: v for k, v in entries.items() if model in (k, v.options.get("model"))}
     if not entries:
         raise InputError(f"{manifest_path}: no model {model or ''} recorded in this run".replace("  ", " "))
 
@@ -551,7 +581,7 @@ def _score_run(run_dir, *, metrics, assets_dir, data_dir, protocol_dir, model, p
     last_dir = run_dir
     try:
         for model_key, entry in entries.items():
-            recorded = entry["options"]
+            recorded = entry.options
             options = EvalOptions(**{**recorded, "progress": progress})
             if metrics is not None:
                 options.metrics = metrics
@@ -564,43 +594,35 @@ def _score_run(run_dir, *, metrics, assets_dir, data_dir, protocol_dir, model, p
             if changed:
                 raise InputError(f"{protocol.path}: the prompts of {', '.join(changed)} are not the ones this run used "
                                  f"(sha256 recorded in {manifest_path}); restore that protocol file or evaluate anew")
-            resolved = entry["identity"].get("revision")
+            resolved = entry.identity.get("revision")
             hub = options.revision is not None or not Path(options.model).expanduser().is_dir()
             if options.model != "baseline":
                 # only the tokenizer is needed: the dtype the run used, no GPU
-                options.dtype = entry["identity"].get("dtype", options.dtype)
+                options.dtype = entry.identity.get("dtype", options.dtype)
                 options.device = "cpu" if options.backend == "hf" else options.device
             backend = _make_backend(options, revision=resolved if hub and options.model != "baseline" else None,
-                                    served_model=entry["identity"].get("served_model"), for_scoring=True)
-            if backend.identity() != entry["identity"]:
+                                    served_model=entry.identity.get("served_model"), for_scoring=True)
+            if backend.identity() != entry.identity:
                 raise InputError(f"{options.model}: the model is not the one this run used (recorded "
-                                 f"{entry['identity'].get('revision')}, found {backend.identity().get('revision')})")
-            info = _model_info(backend, options)
-            ctx = _context(options, protocol, info)
-            model_resources = resources or _metric_resources(options)
-            if hasattr(model_resources, "progress"):
-                model_resources.progress = options.progress
-            header = {"model": options.model, "revision": resolved, "protocol": protocol.name, "layout": ctx.layout,
-                      "overlong": options.overlong, **_prompt_path(backend)}
+                                 f"{entry.identity.get('revision')}, found {backend.identity().get('revision')})")
+            run = prepare(options, protocol, backend, resources or _metric_resources(options), run_dir / model_key)
             from clue.tasks import get_task
 
-            for task_id in entry.get("task_ids", []):
+            for task_id in entry.task_ids:
                 module = get_task(task_id)
                 task_data = Path(options.data_dir or default_data_dir())
                 records = module.load_records(task_data)
-                recorded_sha = (entry.get("datasets") or {}).get(task_id, {}).get("sha256")
+                recorded_sha = (entry.datasets or {}).get(task_id, {}).get("sha256")
                 current_sha = dataset_fingerprint(task_data, task_id)["sha256"]
                 if recorded_sha and current_sha != recorded_sha:
                     raise InputError(f"{task_data / task_id / 'test.jsonl'}: not the test set this run used "
                                      f"(sha256 {current_sha[:12]}…, the run recorded {recorded_sha[:12]}…)")
-                prepared = _prepare(module, task_id, records, ctx, backend)
-                scores = score_prepared(prepared, store, ctx, model_resources, run_dir / model_key / task_id,
-                                        header)
-                outcomes.append(TaskOutcome(task_id, scores, 0, len(prepared.keys)))
+                prepared = prepare_task(run, module, task_id, records)
+                outcomes.append(TaskOutcome(task_id, score(run, prepared, store), 0, len(prepared.keys)))
             last_dir = run_dir / model_key
-            entry["rescored_at"] = _now()
-            entry["options"]["metrics"] = options.metrics
-            _write_manifest(run_dir, model_key, entry, {})
+            entry.rescored_at = _now()
+            entry.options["metrics"] = options.metrics
+            record_model(run_dir, model_key, entry, {})
     finally:
         store.close()
     return RunOutcome(run_dir, last_dir, outcomes, {"total_s": time.perf_counter() - started})
@@ -629,18 +651,18 @@ def prompts_used(protocol, task_ids: list[str]) -> dict[str, str]:
     return {task_id: protocol.prompts_sha256(task_id) for task_id in task_ids}
 
 
-def changed_prompts(entry: dict, protocol) -> list[str]:
+def changed_prompts(entry: ModelEntry, protocol) -> list[str]:
     """Tasks of a manifest entry whose recorded prompt hash differs from ``protocol``'s now."""
-    recorded = entry.get("prompts_sha256") or {}
-    now = prompts_used(protocol, [t for t in entry.get("task_ids", []) if t in recorded])
+    recorded = entry.prompts_sha256 or {}
+    now = prompts_used(protocol, [t for t in entry.task_ids if t in recorded])
     return [t for t, digest in now.items() if digest != recorded[t]]
 
 
-def changed_datasets(entry: dict, data_dir: Path) -> list[str]:
+def changed_datasets(entry: ModelEntry, data_dir: Path) -> list[str]:
     """Tasks of a manifest entry whose test.jsonl differs from the one the run used."""
     changed = []
-    for task_id in entry.get("task_ids", []):
-        recorded = (entry.get("datasets") or {}).get(task_id, {}).get("sha256")
+    for task_id in entry.task_ids:
+        recorded = (entry.datasets or {}).get(task_id, {}).get("sha256")
         if recorded and dataset_fingerprint(data_dir, task_id)["sha256"] != recorded:
             changed.append(task_id)
     return changed
@@ -658,7 +680,7 @@ def _manifest_common(protocol) -> dict:
 
 
 def _manifest_entry(options: EvalOptions, backend, info: ModelInfo, ctx: EvalContext, protocol, data_dir: Path,
-                    task_ids: list[str]) -> dict:
+                    task_ids: list[str]) -> ModelEntry:
     recorded = asdict(options)
     recorded.pop("progress")
     for key in ("data_dir", "protocol_dir", "results_dir", "assets_dir"):
@@ -666,62 +688,49 @@ def _manifest_entry(options: EvalOptions, backend, info: ModelInfo, ctx: EvalCon
             recorded[key] = str(Path(recorded[key]).resolve())
     recorded["data_dir"] = str(data_dir.resolve())
     settings = getattr(backend, "settings", None)
-    return {
-        "options": recorded,
-        "identity": backend.identity(),
-        "backend_settings": settings() if settings else {},
-        "model_info": {k: v for k, v in asdict(replace(info, count_tokens=None, truncate_tokens=None)).items()
-                       if k not in ("count_tokens", "truncate_tokens")},
-        "layout": ctx.layout,
-        "model_family": {"option": options.model_family, "resolved": info.family,
-                         "rule": "name (the original's)" if options.model_family == "auto" else "--model-family"},
-        "overlong": {"rule": options.overlong,
-                     "meaning": "prompts over context - max_new_tokens are cut from the left, counted per task "
-                                "(truncated_prompts) and marked in tables; the original sent LongHealth tasks 2/3 "
-                                "uncut and its server refused them" if options.overlong == "truncate-left" else
-                                "a prompt over context - max_new_tokens stops the run before generating"},
-        "seed": options.seed,
-        "greedy": options.greedy if options.greedy is not None else protocol.settings.greedy,
-        "task_ids": task_ids,
-        "datasets": {task_id: dataset_fingerprint(data_dir, task_id) for task_id in task_ids},
-        "prompts_sha256": prompts_used(protocol, task_ids),
-        "protocol_modified": bool(getattr(protocol, "modified", False)),
-        "started_at": _now(),
-    }
+    return ModelEntry(
+        options=recorded,
+        identity=backend.identity(),
+        backend_settings=settings() if settings else {},
+        model_info={k: v for k, v in asdict(replace(info, count_tokens=None, truncate_tokens=None)).items()
+                    if k not in ("count_tokens", "truncate_tokens")},
+        layout=ctx.layout,
+        model_family={"option": options.model_family, "resolved": info.family,
+                      "rule": "name (the original's)" if options.model_family == "auto" else "--model-family"},
+        overlong={"rule": options.overlong,
+                  "meaning": "prompts over context - max_new_tokens are cut from the left, counted per task "
+                             "(truncated_prompts) and marked in tables; the original sent LongHealth tasks 2/3 "
+                             "uncut and its server refused them" if options.overlong == "truncate-left" else
+                             "a prompt over context - max_new_tokens stops the run before generating"},
+        seed=options.seed,
+        greedy=options.greedy if options.greedy is not None else protocol.settings.greedy,
+        task_ids=task_ids,
+        datasets={task_id: dataset_fingerprint(data_dir, task_id) for task_id in task_ids},
+        prompts_sha256=prompts_used(protocol, task_ids),
+        protocol_modified=bool(getattr(protocol, "modified", False)),
+        started_at=_now(),
+    )
 
 
 # ------------------------------------------------------------------------- for the command line
-
-def resolve_run_dir(run: str | os.PathLike) -> Path:
-    """A results/<run> folder given as a path, or as a run name under the results folder."""
-    path = Path(run)
-    if (path / "manifest.json").exists():
-        return path
-    under = default_results_dir() / str(run)
-    if (under / "manifest.json").exists():
-        return under
-    raise InputError(f"{run}: no such run (no manifest.json here or under {default_results_dir()})")
-
 
 def summary_table(outcome: RunOutcome) -> str:
     """The end-of-run table: per task its items, reported metrics (percent), task score, store use."""
     from tabulate import tabulate
 
-    rows, level_scores = [], {1: [], 2: []}
+    summary = summarise({task.task: task.scores["metrics"] for task in outcome.tasks})
+    rows = []
     for task in outcome.tasks:
-        info = task_info(task.task)
-        summary = _task_summary(task.scores)
-        metrics = "  ".join(f"{m} {summary[m]:.2f}" if summary[m] is not None else f"{m} –" for m in info.metrics)
-        level_scores[info.level].append(summary["score"])
+        info, values = task_info(task.task), task.scores["metrics"]
+        metrics = "  ".join(f"{m} {values[m]:.2f}" if values.get(m) is not None else f"{m} –" for m in info.metrics)
         rows.append([info.name, task.scores["n_items"], metrics,
-                     None if summary["score"] is None else round(summary["score"], 2),
+                     None if summary[task.task] is None else round(summary[task.task], 2),
                      task.n_generated, task.n_cached, task.scores.get("truncated_prompts", 0)])
     table = tabulate(rows, headers=["Task", "Items", "Metrics (%)", "Score", "Generated", "From store", "Truncated"],
                      tablefmt="github", missingval="–")
     lines = [table]
-    for level, values in level_scores.items():
-        expected = sum(1 for t in parse_tasks(None) if t.level == level)
-        if len(values) == expected and all(v is not None for v in values):
-            lines.append(f"Level {level}: {sum(values) / len(values):.2f}")
+    for level in (1, 2):
+        if summary[f"level{level}"] is not None:
+            lines.append(f"Level {level}: {summary[f'level{level}']:.2f}")
     lines.append(f"Results: {outcome.model_dir}")
     return "\n".join(lines)

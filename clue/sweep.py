@@ -182,13 +182,15 @@ def already_complete(run_dir: Path, options: EvalOptions, key: str) -> bool:
     path = run_dir / "manifest.json"
     if not path.exists():
         return False
-    entry = ((read_json(path) or {}).get("models") or {}).get(key) or {}
-    if entry.get("status") != "complete":
+    from clue.records import read_manifest
+
+    entry = read_manifest(path).models.get(key)
+    if entry is None or entry.status != "complete":
         return False
-    recorded, wanted = entry.get("options") or {}, asdict(options)
+    recorded, wanted = entry.options or {}, asdict(options)
     if any(recorded.get(name) != wanted.get(name) for name in SAME_RUN_FIELDS):
         return False
-    return all((run_dir / key / task / "scores.json").is_file() for task in entry.get("task_ids", []))
+    return all((run_dir / key / task / "scores.json").is_file() for task in entry.task_ids)
 
 
 def _record(run_dir: Path, results: list[ModelResult], pending: list[SweepModel]) -> None:
@@ -570,15 +572,15 @@ def merge_staged(run_dir: Path, staged: Path, key: str, where: dict | None = Non
     model's folder (swapped in whole), then the manifest entry, whose ``status: complete`` comes last; a
     driver killed part-way re-runs the model, which then finds every completion in the store.
     """
+    from clue.records import UNSET, read_manifest, record_model
     from clue.runlock import RunLock
-    from clue.runner import _write_manifest
 
     manifest_path = staged / "manifest.json"
     if not manifest_path.is_file() or not (staged / key).is_dir():
         raise InputError(f"{staged}: not a finished run folder of {key} (manifest.json or {key}/ missing)")
-    worker_manifest = read_json(manifest_path)
-    entry = (worker_manifest.get("models") or {}).get(key)
-    if not isinstance(entry, dict) or entry.get("status") != "complete":
+    worker_manifest = read_manifest(manifest_path)
+    entry = worker_manifest.models.get(key)
+    if entry is None or entry.status != "complete":
         raise InputError(f"{manifest_path}: holds no complete entry for {key}")
     with RunLock() as lock:
         lock.hold(run_dir, "clue sweep (merge)")
@@ -587,14 +589,15 @@ def merge_staged(run_dir: Path, staged: Path, key: str, where: dict | None = Non
         log = staged / "engine" / f"{key}.log"
         if log.is_file():
             shutil.copyfile(log, make_folder(run_dir / "engine") / f"{key}.log")
-        options = entry["options"]
-        entry["sweep"] = {**(where or {}), "worker_paths": {k: options.get(k) for k in
-                                                            ("results_dir", "run", "data_dir", "protocol_dir")},
-                          "hardware": worker_manifest.get("hardware"), "generated_by_worker": added}
+        options = entry.options
+        entry.sweep = {**(where or {}), "worker_paths": {k: options.get(k) for k in
+                                                         ("results_dir", "run", "data_dir", "protocol_dir")},
+                       "hardware": None if worker_manifest.hardware is UNSET else worker_manifest.hardware, "generated_by_worker": added}
         options.update(results_dir=str(run_dir.parent.resolve()), run=run_dir.name,
                        **{k: v for k, v in (paths or {}).items() if v})
-        common = {k: worker_manifest[k] for k in ("kit", "packages", "protocol") if k in worker_manifest}
-        _write_manifest(run_dir, key, entry, common)
+        common = {k: getattr(worker_manifest, k) for k in ("kit", "packages", "protocol")
+                  if getattr(worker_manifest, k) is not UNSET}
+        record_model(run_dir, key, entry, common)
     return added
 
 

@@ -78,7 +78,7 @@ def _builtin(id: str, name: str, level: int, metrics: tuple[str, ...], upstream:
              baseline: BaselineRule, **more) -> TaskSpec:
     return TaskSpec(id, name, level, metrics, module=f"clue.tasks.{id}", recipe=f"clue.data.recipes.{id}",
                     record_fields=fields, upstream_file=upstream, baseline=baseline,
-                    synthetic=f"clue.data.synthetic:raw_{id}", **more)
+                    synthetic=f"clue.demo.synthetic:raw_{id}", **more)
 
 
 ROUGE = ("rougeL", "rouge1", "rouge2")

@@ -18,7 +18,7 @@ from click.testing import CliRunner
 
 from clue.commands.data import data as data_group
 from clue.data import build as build_module
-from clue.data import synthetic
+from clue.demo import synthetic
 from clue.data.build import build
 from clue.data.recipes import longhealth, medisumcode, medisumqa, mednli, meqsum, problem_summary
 from clue.errors import ChecksumError, InputError

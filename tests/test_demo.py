@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 from clue.cli import cli
 from clue.taskinfo import TASK_IDS, TASKS
-from clue.testing.demo import BANNER
+from clue.demo.run import BANNER
 
 # What the demo writes, recorded before the structural refactors of issue 12 (typed records, task
 # registry, runner in steps): they must leave every byte of it as it was. The model's path is the only

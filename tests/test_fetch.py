@@ -392,7 +392,7 @@ def test_real_registry_urls_are_well_formed():
 
 def test_fetched_files_build(tmp_path, server):
     """What fetch leaves in --raw-dir is what `clue data build` verifies and reads (PhysioNet + TOFU)."""
-    from clue.data import synthetic
+    from clue.demo import synthetic
     from clue.data.build import build
 
     upstream = tmp_path / "upstream"

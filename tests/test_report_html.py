@@ -72,7 +72,7 @@ def test_published_points_all_labelled_without_overlap():
 def runs(workspace, tmp_path_factory):  # noqa: F811
     """Two baseline runs on the synthetic sets, every metric filled (the demo's tiny BERT and UMLS KB):
     one under the stand-in ``paper`` protocol, one made as ``clue demo`` makes its run."""
-    from clue.testing.demo import demo_metric_resources
+    from clue.demo.run import demo_metric_resources
 
     results = tmp_path_factory.mktemp("report-results")
     assets = tmp_path_factory.mktemp("report-assets")

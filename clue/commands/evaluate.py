@@ -148,6 +148,6 @@ def demo(out, limit, seed, progress):
     The numbers show that the machinery works; they are NOT CLUE numbers (random model, synthetic
     data, demo prompts).
     """
-    from clue.testing.demo import run_demo
+    from clue.demo.run import run_demo
 
     click.echo(run_demo(out, limit=limit, seed=seed, progress=progress))

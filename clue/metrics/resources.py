@@ -161,3 +161,19 @@ class MetricResources:
         return {"enabled": sorted(self._enabled), "skipped": self.skipped,
                 "bertscore": [scorer.identity() for scorer in self._scorers.values()],
                 "umls": "loaded" if self._umls is not None else None}
+
+
+# Stand-in resources a run can record by name (EvalOptions field -> "module:function"), rebuilt when the
+# run is re-scored; the function takes (folder, enabled groups). Looked up lazily: the core imports no demo.
+STAND_INS: dict[str, str] = {"demo_metrics": "clue.demo.run:demo_metric_resources"}
+
+
+def stand_in_resources(option: str, folder: str | os.PathLike, enabled: frozenset[str]) -> MetricResources:
+    """The stand-in resources recorded as ``option`` (e.g. ``demo_metrics``), built in ``folder``."""
+    import importlib
+
+    target = STAND_INS.get(option)
+    if target is None:
+        raise InputError(f"{option}: no stand-in metric resources of that name (known: {', '.join(STAND_INS)})")
+    module, function = target.split(":")
+    return getattr(importlib.import_module(module), function)(Path(folder), enabled)

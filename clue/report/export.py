@@ -29,6 +29,7 @@ from pathlib import Path
 from clue import __version__
 from clue.errors import InputError
 from clue.io import create_temp_folder, read_json, sha256_file, sha256_text, write_json, write_jsonl
+from clue.records import manifest_document
 from clue.report.runs import model_dirs, read_predictions, resolve_run_dir
 from clue.taskinfo import TASKS
 
@@ -93,7 +94,7 @@ def export_run(run: str | Path, out: str | Path) -> Path:
     if not directories:
         raise InputError(f"{run_dir}: no <model>/<task>/scores.json found; is this a run folder?")
     manifest_path = run_dir / "manifest.json"
-    manifest = read_json(manifest_path) if manifest_path.is_file() else {}
+    manifest = manifest_document(manifest_path)
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = create_temp_folder(out.parent, prefix=f".{out.name}.")
     try:

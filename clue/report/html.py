@@ -21,7 +21,8 @@ from typing import Any
 
 from clue import __version__
 from clue.errors import ClueError, InputError
-from clue.io import atomic_write, read_json, sha256_text
+from clue.io import atomic_write, sha256_text
+from clue.records import manifest_document
 from clue.report.stats import DEFAULT_RESAMPLES, DEFAULT_SEED
 from clue.report.tables import MISSING, Estimate, PValue, Table, _text
 from clue.taskinfo import TASKS
@@ -316,7 +317,7 @@ def provenance_html(run_dir: Path) -> str:
     path = run_dir / "manifest.json"
     if not path.is_file():
         return f"<p>{html.escape(str(path))}: no manifest; provenance unknown.</p>"
-    manifest = read_json(path)
+    manifest = manifest_document(path)
     kit, protocol = manifest.get("kit") or {}, manifest.get("protocol") or {}
     parts = ["<h3>Kit</h3>", _kv([("version", kit.get("version")), ("git commit", kit.get("git_commit")),
                                    ("uncommitted changes", kit.get("git_dirty"))]),
@@ -363,7 +364,7 @@ def deviations_html(run_dir: Path) -> str:
     path = run_dir / "manifest.json"
     if not path.is_file():
         return "<p>No manifest: the run's settings are unknown.</p>"
-    manifest = read_json(path)
+    manifest = manifest_document(path)
     parts = []
     for model_dir, entry in sorted((manifest.get("models") or {}).items()):
         found = deviations(manifest, model_dir, entry)
@@ -471,7 +472,7 @@ def build_report(runs: list[str | Path], *, compare: str | None = None, verify: 
     if not runs:
         raise InputError("give at least one RUN")
     run_dirs = [resolve_run_dir(r) for r in runs]
-    manifests = {d: (read_json(d / "manifest.json") if (d / "manifest.json").is_file() else {}) for d in run_dirs}
+    manifests = {d: manifest_document(d / "manifest.json") for d in run_dirs}
     demo = any(is_demo(m) for m in manifests.values())
     built = tables_for_runs(run_dirs, compare=compare, plain=plain, ci=ci, resamples=resamples, seed=seed,
                             aliases=aliases, paper_csv=paper_csv)

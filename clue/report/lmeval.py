@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from clue.errors import InputError
-from clue.io import atomic_write, read_json
+from clue.io import atomic_write
+from clue.records import manifest_document, read_scores
 from clue.report.runs import LEVEL_NAMES, ModelScores
 from clue.taskinfo import TASKS
 
@@ -28,12 +29,12 @@ FILTER = "none"
 def _entry(row: ModelScores) -> dict:
     if row.run_dir is None or not (row.run_dir / "manifest.json").is_file():
         return {}
-    return ((read_json(row.run_dir / "manifest.json").get("models") or {}).get(row.model_dir) or {})
+    return ((manifest_document(row.run_dir / "manifest.json").get("models") or {}).get(row.model_dir) or {})
 
 
 def _scores_doc(row: ModelScores, task_id: str) -> dict:
     path = row.run_dir / row.model_dir / task_id / "scores.json" if row.run_dir else None
-    return read_json(path) if path is not None and path.is_file() else {}
+    return read_scores(path).to_dict() if path is not None and path.is_file() else {}
 
 
 def lm_eval_results(row: ModelScores) -> dict[str, Any]:
@@ -93,7 +94,7 @@ def lm_eval_results(row: ModelScores) -> dict[str, Any]:
     model = identity.get("model") or options.get("model") or row.model
     model_args = ",".join(f"{k}={v}" for k, v in (("pretrained", model), ("revision", identity.get("revision")),
                                                    ("dtype", identity.get("dtype"))) if v is not None)
-    kit = (read_json(row.run_dir / "manifest.json").get("kit") or {}) if (row.run_dir / "manifest.json").is_file() else {}
+    kit = manifest_document(row.run_dir / "manifest.json").get("kit") or {}
     return {
         "results": results, "groups": groups, "configs": configs, "versions": versions, "n-shot": n_shot,
         "higher_is_better": higher, "n-samples": n_samples,

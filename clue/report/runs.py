@@ -3,7 +3,8 @@
 A run is ``results/<run>/<model_dir>/<task>/scores.json`` (see docs/INTERNALS.md, "Runs"). Each
 model of each run becomes a :class:`ModelScores` row: the reported metrics of every task, in
 percent, ``None`` where a metric (or the whole task) is missing. Task scores, level scores and the
-overall score are derived from those cells by :func:`derive`, the one implementation of the rule:
+overall score are derived from those cells by :func:`derive` (``clue.records.summarise``, the one
+implementation of the rule, which the runner's summary table uses too):
 
 - task score = unweighted mean of the task's reported metrics (``clue.taskinfo``);
 - Level 1 = mean(MedNLI, MeQSum, ProblemSummary), Level 2 = mean(MeDiSumQA, MeDiSumCode, LongHealth);
@@ -20,9 +21,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from clue import records
 from clue.errors import InputError
-from clue.io import read_json, read_jsonl_numbered
-from clue.paths import results_dir
+from clue.records import resolve_run_dir, summarise
 from clue.taskinfo import TASKS, TaskInfo
 
 LEVELS = ("level1", "level2")
@@ -79,30 +80,7 @@ def _mean_or_none(values: list[Any]) -> Any:
     return sum(values) / len(values)
 
 
-def derive(metrics: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """Task scores (keyed by task id), ``level1``, ``level2`` and ``overall`` from metric cells.
-
-    ``metrics`` maps task id -> metric -> value (float, numpy array of replicates, or None).
-    """
-    out: dict[str, Any] = {}
-    for task in TASKS:
-        cells = metrics.get(task.id)
-        out[task.id] = None if cells is None else _mean_or_none([cells.get(m) for m in task.metrics])
-    for level in (1, 2):
-        out[f"level{level}"] = _mean_or_none([out[t.id] for t in TASKS if t.level == level])
-    out["overall"] = _mean_or_none([out["level1"], out["level2"]])
-    return out
-
-
-def resolve_run_dir(run: str | Path) -> Path:
-    """A run given as a folder path, or as a name under the results folder (``CLUE_RESULTS``)."""
-    path = Path(run)
-    if path.is_dir():
-        return path
-    candidate = results_dir() / str(run)
-    if candidate.is_dir():
-        return candidate
-    raise InputError(f"{run}: no such run folder (looked at {path} and {candidate})")
+derive = summarise     # the reports' name for it
 
 
 def _number(value: Any, where: str) -> float | None:
@@ -115,9 +93,7 @@ def _number(value: Any, where: str) -> float | None:
 
 def read_scores(path: Path, task: TaskInfo, plain: bool = False) -> tuple[dict[str, float | None], dict]:
     """The reported metric cells of one scores.json (``None`` = missing) and the raw document."""
-    doc = read_json(path)
-    if not isinstance(doc, dict):
-        raise InputError(f"{path}: expected a JSON object")
+    doc = records.read_scores(path).to_dict()
     if doc.get("task") not in (None, task.id):
         raise InputError(f"{path}: field 'task' is {doc.get('task')!r}, expected {task.id!r} (the folder name)")
     key = "metrics_plain" if plain else "metrics"
@@ -212,12 +188,7 @@ def prediction_path(row: ModelScores, task: TaskInfo) -> Path:
 
 def read_predictions(path: Path) -> list[dict]:
     """The lines of a predictions.jsonl; each must carry an ``id`` and a ``scores`` object."""
-    lines = []
-    for number, record in read_jsonl_numbered(path):
-        if "id" not in record or not isinstance(record.get("scores"), dict):
-            raise InputError(f"{path}: line {number}: expected fields 'id' and 'scores' (an object)")
-        lines.append(record)
-    return lines
+    return [row.to_dict() for row in records.read_predictions(path)]
 
 
 __all__ = ["ModelScores", "derive", "load_run", "load_runs", "tidy", "read_scores",

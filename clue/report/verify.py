@@ -258,20 +258,23 @@ def check_inputs(run_dir: Path, report: VerifyReport, data_dir=None, protocol_di
         from clue.runner import changed_datasets, changed_prompts
     except ImportError:
         return False
+    from clue.records import read_manifest
+
     manifest_path = run_dir / "manifest.json"
-    manifest = read_json(manifest_path) if manifest_path.is_file() else {}
-    models = manifest.get("models") if isinstance(manifest, dict) else None
+    try:
+        models = read_manifest(manifest_path).models if manifest_path.is_file() else {}
+    except InputError as exc:
+        report.skipped.append(f"input check: {exc}")
+        return False
     found = False
-    for model_key, entry in (models.items() if isinstance(models, dict) else ()):
-        if not isinstance(entry, dict):
-            continue
-        options = entry.get("options") or {}
+    for model_key, entry in models.items():
+        options = entry.options or {}
         folder = Path(data_dir or options.get("data_dir") or "data")
         for task_id in changed_datasets(entry, folder):
             found = True
             report.differences.append(Difference(
                 str(folder / task_id / "test.jsonl"), f"{model_key} / datasets.{task_id}.sha256",
-                entry["datasets"][task_id]["sha256"], "a different file (the test set changed since the run)"))
+                entry.datasets[task_id]["sha256"], "a different file (the test set changed since the run)"))
         try:
             protocol = load_protocol(options.get("protocol", "paper"), protocol_dir or options.get("protocol_dir"))
         except ClueError as exc:
@@ -280,7 +283,7 @@ def check_inputs(run_dir: Path, report: VerifyReport, data_dir=None, protocol_di
         for task_id in changed_prompts(entry, protocol):
             found = True
             report.differences.append(Difference(
-                str(protocol.path), f"{model_key} / prompts_sha256.{task_id}", entry["prompts_sha256"][task_id],
+                str(protocol.path), f"{model_key} / prompts_sha256.{task_id}", entry.prompts_sha256[task_id],
                 protocol.prompts_sha256(task_id)))
     return found
 

@@ -1,6 +1,6 @@
 """``clue demo``: the whole chain, offline, on a machine with no GPU, in a minute or two.
 
-synthetic raw files (``clue.data.synthetic``) → ``clue data build`` → the ``demo`` protocol (the
+synthetic raw files (``clue.demo.synthetic``) → ``clue data build`` → the ``demo`` protocol (the
 kit's own prompts) → a tiny Llama-style model with random weights, built on the spot → all six
 tasks through ``clue.runner.evaluate`` (store, batching, scoring, files, manifest) → the summary
 table. BERTScore runs on a tiny random BERT and UMLS F1 on a ten-concept knowledge base, both
@@ -26,7 +26,8 @@ DEMO_CONTEXT = 2048           # tokens; longer prompts are cut from the left and
 
 def demo_metric_resources(out: Path, enabled=None):
     """BERTScore on a tiny BERT and UMLS-F1 on a ten-concept KB, built (deterministically) in ``out``;
-    the runner calls this for runs made by the demo, so `clue score` and `clue verify` re-score them alike."""
+    runs made by the demo record ``demo_metrics``, and the runner rebuilds these through
+    ``clue.metrics.resources.STAND_INS``, so `clue score` and `clue verify` re-score them alike."""
     from clue.metrics.resources import MetricResources
     from clue.metrics.umls import UmlsLinker, load_linker
     from clue.testing.tiny_bert import build_tiny_bert
@@ -45,7 +46,7 @@ def run_demo(out_dir: str | Path, *, limit: int = 6, seed: int = 0, progress: bo
     import torch
 
     from clue.data.build import build
-    from clue.data.synthetic import write_all
+    from clue.demo.synthetic import write_all
     from clue.protocol import load_protocol
     from clue.protocol.fetch import fetch_protocol
     from clue.runner import EvalOptions, evaluate, summary_table
