@@ -210,3 +210,12 @@ def test_protocol_show_lists_a_plugin_task(toy_plugin):
     table = describe_protocol("paper")
     rows = {line.split()[0] for line in table.splitlines() if line and not line.startswith(" ")}
     assert {*TASK_IDS} <= rows and TOY in rows
+
+
+@pytest.mark.slow
+def test_the_demo_runs_a_registered_plugin_task_too(toy_plugin, tmp_path):
+    output = invoke("demo", "--out", tmp_path / "demo", "--limit", "2", "--no-progress")
+    folder = tmp_path / "demo" / "results" / "demo" / "tiny-model"
+    assert {p.name for p in folder.iterdir() if p.is_dir()} == {*TASK_IDS} and TOY in TASK_IDS
+    assert json.loads((folder / TOY / "scores.json").read_text())["n_items"] == 2
+    assert toy_plugin.name in output
