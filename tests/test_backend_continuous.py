@@ -152,6 +152,7 @@ def test_batching_option_rule_and_manifest(tiny_models, tmp_path):
             in str(info.value)
 
 
+@pytest.mark.slow
 def test_store_keys_do_not_depend_on_the_batching_mode(tiny_models, workspace, tmp_path):
     from clue.runner import EvalOptions, evaluate
 

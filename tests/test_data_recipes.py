@@ -123,6 +123,7 @@ def test_synthetic_generator_is_deterministic(tmp_path):
     assert one["discharge"].read_bytes() != other["discharge"].read_bytes()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("gz", [True, False])
 def test_medisumcode_selection_matches_literal_algorithm(tmp_path, gz):
     suffix = ".csv.gz" if gz else ".csv"
@@ -232,6 +233,7 @@ def test_longhealth_records_keep_strings_intact(raw, built):
     assert records[0]["answer_location"] == first["questions"][0]["answer_location"]
 
 
+@pytest.mark.slow
 def test_discharge_plain_or_gz_give_the_same_test_sets(tmp_path, meqsum_xlsx):
     synthetic.write_all(tmp_path / "gz", seed=4, scale=0.2, gz=True)
     synthetic.write_all(tmp_path / "plain", seed=4, scale=0.2, gz=False)

@@ -46,6 +46,7 @@ def wheel(tmp_path_factory) -> Path:
     return built
 
 
+@pytest.mark.slow
 def test_the_wheel_carries_the_shipped_folders_and_pins(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
     for expected in ("clue/protocol/pins.json", "clue/_shipped/data_recipes/sources.json",

@@ -25,8 +25,10 @@ def _options(model, ws, tmp_path, **changes) -> EvalOptions:
 
 
 @pytest.mark.parametrize("protocol, kind, layout", [
-    ("paper", "chat", "chat-system"), ("paper", "nosys", "chat-no-system"), ("paper", "base", "base"),
-    ("upstream", "chat", "chat-system"),
+    ("paper", "chat", "chat-system"),     # the other layouts and protocol: the full suite (slow)
+    pytest.param("paper", "nosys", "chat-no-system", marks=pytest.mark.slow),
+    pytest.param("paper", "base", "base", marks=pytest.mark.slow),
+    pytest.param("upstream", "chat", "chat-system", marks=pytest.mark.slow),
 ])
 def test_six_tasks_end_to_end(protocol, kind, layout, tiny_models, workspace, tmp_path, monkeypatch):
     monkeypatch.setenv("HF_TOKEN", FAKE_TOKEN)
@@ -88,6 +90,7 @@ def test_rerun_generates_nothing_and_score_run_reproduces(tiny_models, workspace
         assert store.max_times_generated() == 1
 
 
+@pytest.mark.slow
 def test_seeded_sampling_runs_are_identical_and_seed_matters(tiny_models, workspace, tmp_path):
     def completions(run, seed):
         outcome = evaluate(_options(tiny_models["chat"], workspace, tmp_path, run=run, seed=seed, greedy=False,
