@@ -23,11 +23,12 @@ UV_VERSION ?= 0.13.9
 UV       ?= .venv/bin/uv
 INSTALLED = .venv/.clue-installed
 
-.PHONY: help install lock test lint reproduce fetch build verify protocol assets doctor evaluate tables sweep demo docker-build docker-run bench-medisumcode bench-umls bench-generation bench-bertscore bench-openai bench-sweep audit-upstream
+.PHONY: help install lock test test-fast lint reproduce fetch build verify protocol assets doctor evaluate tables sweep demo docker-build docker-run bench-medisumcode bench-umls bench-generation bench-bertscore bench-openai bench-sweep audit-upstream
 
 help:
 	@echo "make demo         the whole chain offline on synthetic data and a tiny model (numbers are NOT CLUE numbers)"
 	@echo "make test         make demo, then the offline test suite"
+	@echo "make test-fast    the fast subset of the tests (about 25 s), while working on the kit"
 	@echo "make install      create .venv from requirements/lock-cpu.txt (hash-checked) and install the kit"
 	@echo "make lock         resolve requirements/lock-cpu.txt and lock-cuda.txt again from pyproject.toml (uv)"
 	@echo "make reproduce    fetch + build + verify data, fetch protocol and assets, evaluate MODEL, print tables vs the paper"
@@ -57,6 +58,10 @@ lock: | .venv/bin/python
 
 test: demo
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -q -p no:cacheprovider
+
+# the fast subset while working on the kit (no servers, engines, Ray or subprocesses; two workers)
+test-fast: install
+	HF_HUB_OFFLINE=1 $(PY) -m pytest -q -p no:cacheprovider -m "not slow" -n 2
 
 lint:
 	.venv/bin/hadolint Dockerfile
