@@ -17,7 +17,7 @@ from clue.errors import ClueError
 
 # name -> (module:attribute, one-line help shown in `clue --help`)
 COMMANDS: dict[str, tuple[str, str]] = {
-    "data": ("clue.commands.data:data", "Fetch raw sources, build and verify the six test sets."),
+    "data": ("clue.commands.data:data", "Fetch raw sources, build and verify the test sets (the six CLUE tasks and registered plugin tasks)."),
     "protocol": ("clue.commands.protocol:protocol", "Fetch and inspect the pinned CLUE prompt protocols."),
     "evaluate": ("clue.commands.evaluate:evaluate", "Evaluate a model on the CLUE tasks (resumable)."),
     "sweep": ("clue.commands.sweep:sweep", "Evaluate a list of models (the paper's 25) into one run, here or on Ray."),

@@ -27,7 +27,7 @@ from clue.paths import raw_dir as default_raw_dir
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def fetch(raw_dir: Path | None, sources: tuple[str, ...], tasks: tuple[str, ...], public_only: bool,
           allow_unverified: bool, longhealth_ref: str | None, quiet: bool) -> None:
-    """Download the raw files the six test sets are built from.
+    """Download the raw files the test sets are built from.
 
     Public files (MeQSum, LongHealth) come from pinned GitHub URLs. PhysioNet files need your own
     credentialed account with access to each project (a signed data use agreement): set
