@@ -45,10 +45,6 @@ class Check:
         return f"{self.section:9} {self.name:11} {self.state:9}  {self.detail}"
 
 
-def ready(checks: Iterable[Check]) -> bool:
-    return all(check.ok for check in checks if check.required)
-
-
 def missing(checks: Iterable[Check]) -> list[Check]:
     return [check for check in checks if check.required and not check.ok]
 

@@ -62,6 +62,13 @@ def _to_dict(record) -> dict:
     return {**out, **record.extra}
 
 
+def _versioned(cls, doc: Any, where: str):
+    """A scores.json or predictions.jsonl record (their version is implied; a newer file says ``schema_version``)."""
+    if isinstance(doc, dict):
+        _check_version(doc.get("schema_version", UNSET), SCORES_VERSION, where, "schema_version")
+    return _from_dict(cls, doc, where)
+
+
 def _check_version(value: Any, known: int, where: str, key: str) -> None:
     if value is UNSET or value is None:
         return
@@ -208,9 +215,7 @@ class TaskScores:
 
     @classmethod
     def from_dict(cls, doc: Any, where: str = "scores.json") -> TaskScores:
-        if isinstance(doc, dict):
-            _check_version(doc.get("schema_version", UNSET), SCORES_VERSION, where, "schema_version")
-        return _from_dict(cls, doc, where)
+        return _versioned(cls, doc, where)
 
     def to_dict(self) -> dict:
         return _to_dict(self)
@@ -240,9 +245,7 @@ class PredictionRow:
 
     @classmethod
     def from_dict(cls, doc: Any, where: str = "predictions.jsonl") -> PredictionRow:
-        if isinstance(doc, dict):
-            _check_version(doc.get("schema_version", UNSET), SCORES_VERSION, where, "schema_version")
-        return _from_dict(cls, doc, where)
+        return _versioned(cls, doc, where)
 
     def to_dict(self) -> dict:
         head = {k: getattr(self, k) for k in ("id", "prompt_hash", "completion", "output")}

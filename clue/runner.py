@@ -33,8 +33,9 @@ from clue.manifest import dataset_fingerprint, hardware, kit_info, package_versi
 from clue.paths import assets_dir as default_assets_dir
 from clue.paths import data_dir as default_data_dir
 from clue.paths import results_dir as default_results_dir
-from clue.records import (MANIFEST_VERSION, ModelEntry, PredictionRow, TaskScores, read_manifest,  # noqa: F401
-                          record_model, resolve_run_dir, summarise, write_predictions, write_scores)
+from clue.records import (ModelEntry, PredictionRow, TaskScores, read_manifest, record_model, summarise,
+                          write_predictions, write_scores)
+from clue.records import resolve_run_dir  # noqa: F401  (the commands find runs through the runner)
 from clue.store import Generation, GenerationStore, generation_key, key_material
 from clue.taskinfo import parse_tasks, task_info
 from clue.tasks.base import EvalContext, ModelInfo

@@ -146,6 +146,7 @@ class GenerationStore:
 
     COLUMNS = ("key", "model", "task", "item_id", "prompt_sha256", "completion", "prompt_tokens", "truncated_tokens",
                "new_tokens", "seconds", "created_at", "times_generated", "key_json")
+    TIMES = COLUMNS.index("times_generated")      # a copied row's generation count
 
     def rows(self, model: str | None = None) -> list[tuple]:
         """Every stored row (all of :data:`COLUMNS`), or only those of one model id."""
@@ -172,7 +173,7 @@ class GenerationStore:
                     f"INSERT INTO completions ({', '.join(self.COLUMNS)}) VALUES ({marks})"
                     " ON CONFLICT(key) DO UPDATE SET times_generated = times_generated + excluded.times_generated",
                     tuple(row))
-                added += row[self.COLUMNS.index("times_generated")]
+                added += row[self.TIMES]
             if source is not None:
                 self._db.execute("INSERT INTO merges (source, merged_at, generations) VALUES (?, ?, ?)",
                                  (source, time.time(), added))

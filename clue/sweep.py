@@ -36,18 +36,18 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from clue.errors import ClueError, InputError, NotReadyError
-from clue.io import make_folder, read_json, write_json
+from clue.io import create_temp_folder, make_folder, read_json, write_json
 from clue.paths import data_dir as default_data_dir
 from clue.paths import protocol_dir as default_protocol_dir
-from clue.runner import EvalOptions, evaluate
+from clue.runner import EvalOptions, _log, evaluate
+from clue.runlock import LOCK_NAME
 from clue.store import GenerationStore
-from clue.sweep_models import GpuRule, ModelList, SweepModel, load_models, select
+from clue.sweep_models import ENGINES, GpuRule, ModelList, SweepModel, load_models, select
 from clue.taskinfo import TASK_IDS
 
 SWEEP_LOCK = ".sweep.lock"
 SWEEP_DIR = ".sweep"          # token, work/ (staged folders on a shared file system), incoming/ (unpacked archives)
 SEEDED = "seeded.json"        # in a staged run: {"id": unique id, "rows": {key: times_generated}} of the rows given
-ENGINES = ("hf", "vllm", "openai")
 # options whose change makes a recorded model entry stale (then the model is evaluated again, from the store)
 SAME_RUN_FIELDS = ("model", "backend", "revision", "protocol", "tasks", "limit", "seed", "greedy", "chat_layout",
                    "metrics", "dtype", "model_args", "model_family", "overlong")
@@ -85,16 +85,6 @@ class SweepOutcome:
     @property
     def failed(self) -> list[ModelResult]:
         return [r for r in self.results if r.status == "failed"]
-
-    @property
-    def skipped(self) -> list[ModelResult]:
-        return [r for r in self.results if r.status == "skipped"]
-
-
-def _log(message: str) -> None:
-    from clue.manifest import scrub
-
-    print(scrub(message), file=sys.stderr, flush=True)
 
 
 def _one_line(exc: BaseException) -> str:
@@ -177,14 +167,10 @@ def run_dir_for(options: SweepOptions) -> Path:
     return Path(options.eval.results_dir or results_dir()) / (options.eval.run or f"sweep-{options.eval.protocol}")
 
 
-def already_complete(run_dir: Path, options: EvalOptions, key: str) -> bool:
-    """The run's manifest holds this model, complete, evaluated with the same options, with every scores.json."""
-    path = run_dir / "manifest.json"
-    if not path.exists():
-        return False
-    from clue.records import read_manifest
-
-    entry = read_manifest(path).models.get(key)
+def already_complete(run_dir: Path, options: EvalOptions, key: str, recorded_models: dict) -> bool:
+    """The run's manifest (``recorded_models``: its entries) holds this model, complete, evaluated with the
+    same options, with every scores.json."""
+    entry = recorded_models.get(key)
     if entry is None or entry.status != "complete":
         return False
     recorded, wanted = entry.options or {}, asdict(options)
@@ -226,8 +212,12 @@ def run_sweep(options: SweepOptions, listing: ModelList | None = None) -> SweepO
     return SweepOutcome(run_dir, listing, results)
 
 
-def _plan(options: SweepOptions, listing: ModelList, chosen: list[SweepModel], run_dir: Path, fit) -> tuple:
+def _plan(options: SweepOptions, chosen: list[SweepModel], run_dir: Path, fit) -> tuple:
     """(results decided without running anything, [(model, EvalOptions, GPUs)] to run)."""
+    from clue.records import read_manifest
+
+    manifest = run_dir / "manifest.json"
+    recorded = read_manifest(manifest).models if manifest.exists() else {}
     decided, todo = [], []
     for model in chosen:
         gpus, reason = fit(model)
@@ -244,7 +234,7 @@ def _plan(options: SweepOptions, listing: ModelList, chosen: list[SweepModel], r
         per_model.data_dir = str(Path(per_model.data_dir or default_data_dir()).resolve())
         per_model.protocol_dir = str(Path(per_model.protocol_dir or default_protocol_dir()).resolve())
         per_model.progress = options.progress and options.eval.progress
-        if already_complete(run_dir, per_model, model.key):
+        if already_complete(run_dir, per_model, model.key, recorded):
             decided.append(ModelResult(model.name, model.model, model.key, "already complete"))
             _log(f"sweep: {model.name}: already complete in {run_dir / model.key}")
             continue
@@ -254,20 +244,19 @@ def _plan(options: SweepOptions, listing: ModelList, chosen: list[SweepModel], r
 
 def _serial_sweep(options: SweepOptions, listing: ModelList, chosen: list[SweepModel], run_dir: Path) -> list:
     gpus_here = local_gpus()
-    results, todo = _plan(options, listing, chosen, run_dir, lambda m: placement(m, listing.gpu_rule, gpus_here))
+    results, todo = _plan(options, chosen, run_dir, lambda m: placement(m, listing.gpu_rule, gpus_here))
     _record(run_dir, results, [m for m, _, _ in todo])
     for number, (model, per_model, gpus) in enumerate(todo, start=1):
         _log(f"sweep [{number}/{len(todo)}] {model.name}: evaluating ({per_model.backend}"
              f"{f', {gpus} GPU(s)' if gpus else ''})")
         started = time.perf_counter()
+        status, reason = "complete", None
         try:
             evaluate(per_model)
-        except (ClueError, Exception) as exc:      # one model failing does not stop the others
-            result = ModelResult(model.name, model.model, model.key, "failed", _one_line(exc),
-                                 time.perf_counter() - started, {"host": socket.gethostname()})
-        else:
-            result = ModelResult(model.name, model.model, model.key, "complete", None,
-                                 time.perf_counter() - started, {"host": socket.gethostname()})
+        except Exception as exc:      # one model failing does not stop the others
+            status, reason = "failed", _one_line(exc)
+        result = ModelResult(model.name, model.model, model.key, status, reason, time.perf_counter() - started,
+                             {"host": socket.gethostname()})
         results.append(result)
         _log(f"sweep [{number}/{len(todo)}] {model.name}: {result.status} in {result.seconds:.1f} s"
              + (f": {result.reason}" if result.reason else ""))
@@ -328,19 +317,22 @@ def _ray_sweep(options: SweepOptions, listing: ModelList, chosen: list[SweepMode
     salvaged = salvage(run_dir)
     if salvaged:
         _log(f"sweep: {salvaged} completion(s) kept from work left by an earlier sweep")
-    results, todo = _plan(options, listing, chosen, run_dir, lambda m: ray_placement(m, listing.gpu_rule, node_gpus))
+    results, todo = _plan(options, chosen, run_dir, lambda m: ray_placement(m, listing.gpu_rule, node_gpus))
     _record(run_dir, results, [m for m, _, _ in todo])
     if not todo:
         return _in_list_order(results, chosen)
     token = _write_token(run_dir)
     inputs_ref = ray.put(pack_inputs(todo))
     remote = ray.remote(evaluate_remote)
-    pending = {}
+    pending, digests = {}, {}
     with GenerationStore(run_dir / "store.sqlite") as store:
         for model, per_model, gpus in todo:
+            inputs = (per_model.data_dir, per_model.tasks)        # the same test sets for most models: hashed once
+            if inputs not in digests:
+                digests[inputs] = _data_digests(per_model)
             payload = {"options": asdict(per_model), "key": model.key, "name": model.name, "run_dir": str(run_dir),
                        "token": token, "shared_fs": options.shared_fs, "submitted_at": time.time(),
-                       "seed_rows": store.rows(per_model.model), "data": _data_digests(per_model)}
+                       "seed_rows": store.rows(per_model.model), "data": digests[inputs]}
             ref = remote.options(num_gpus=gpus, num_cpus=1, max_retries=options.task_retries,
                                  retry_exceptions=False).remote(payload, [inputs_ref])
             pending[ref] = (model, per_model, payload["submitted_at"])
@@ -381,7 +373,7 @@ def _collect(ray, ref, model: SweepModel, options: EvalOptions, submitted: float
             merge_staged(run_dir, staged, model.key, where, paths)
             shutil.rmtree(staged.parent, ignore_errors=True)
         else:
-            incoming = Path(tempfile.mkdtemp(prefix=f"{model.key}-", dir=make_folder(run_dir / SWEEP_DIR / "incoming")))
+            incoming = create_temp_folder(make_folder(run_dir / SWEEP_DIR / "incoming"), prefix=f"{model.key}-")
             unpack(returned["archive"], incoming)
             merge_staged(run_dir, incoming / "run", model.key, where, paths)
             shutil.rmtree(incoming, ignore_errors=True)
@@ -451,7 +443,7 @@ def _pack_folder(folder: Path) -> bytes:
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
         for path in sorted(folder.rglob("*")):
-            if path.is_file() and not path.name.startswith(".run.lock"):
+            if path.is_file() and not path.name.startswith(LOCK_NAME):
                 archive.add(path, arcname=f"run/{path.relative_to(folder)}")
     return buffer.getvalue()
 
@@ -464,14 +456,14 @@ def evaluate_remote(payload: dict, inputs: list) -> dict:
     run_dir = Path(payload["run_dir"])
     shared = payload["shared_fs"] != "never" and _sees(run_dir, payload["token"])
     parent = make_folder(run_dir / SWEEP_DIR / "work") if shared else Path(tempfile.gettempdir())
-    work = Path(tempfile.mkdtemp(prefix=f"{payload['key']}-", dir=parent))
+    work = create_temp_folder(parent, prefix=f"{payload['key']}-")
     staged = make_folder(work / "run")
     options = EvalOptions(**payload["options"])
     options = _local_inputs(options, payload, inputs, work)
     options.results_dir, options.run, options.progress = str(work), "run", False
     with GenerationStore(staged / "store.sqlite") as store:
         store.merge_rows(payload["seed_rows"])
-    times = GenerationStore.COLUMNS.index("times_generated")
+    times = GenerationStore.TIMES
     write_json(staged / SEEDED, {"id": f"{socket.gethostname()}:{work.name}:{secrets.token_hex(8)}",
                                  "rows": {row[0]: row[times] for row in payload["seed_rows"]}})
     _fault_injection(payload["key"], staged / "store.sqlite")
@@ -607,7 +599,7 @@ def _merge_store(run_dir: Path, staged: Path) -> int:
     if not isinstance(record, dict) or not isinstance(record.get("rows", {}), dict):
         raise InputError(f"{seeded_path}: expected an object with 'id' and a 'rows' object (written by a sweep worker)")
     seeded, source = record.get("rows", {}), record.get("id")
-    times = GenerationStore.COLUMNS.index("times_generated")
+    times = GenerationStore.TIMES
     with GenerationStore(staged / "store.sqlite") as worker_store:
         rows = []
         for row in worker_store.rows():

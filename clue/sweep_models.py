@@ -24,6 +24,7 @@ from clue.taskinfo import TASK_IDS
 
 PAPER = "paper"
 LAYOUTS = ("auto", "chat-system", "chat-no-system", "base")
+ENGINES = ("hf", "vllm", "openai")          # how `clue sweep` runs each model
 
 
 def paper_models_path() -> Path:

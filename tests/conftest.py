@@ -5,11 +5,15 @@ from __future__ import annotations
 import os
 import signal
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from protocol_standin import standin_protocol
 from runner_helpers import write_protocols, write_test_sets
+
+if TYPE_CHECKING:
+    from clue.protocol import Protocol
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")

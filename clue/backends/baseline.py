@@ -109,7 +109,8 @@ class BaselineBackend:
     def render(self, request: Request) -> str:
         """A description of what the rule reads: unique per item, so the generation store (keyed by
         identity + prompt + decoding) keeps one completion per item and notices changed inputs."""
-        rule = rules().get(request.task, "none")
+        declared = _declared(request.task)
+        rule = declared.description if declared is not None else "none"
         inputs = json.dumps(_rule_inputs(request), ensure_ascii=False, sort_keys=True)
         return f"[baseline rule v{RULES_VERSION}] task {request.task}, item {request.item_id}: {rule}; reads {inputs}"
 

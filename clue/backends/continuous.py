@@ -54,13 +54,17 @@ class _Slot:
     values: list = field(default_factory=list)
     generator: object = None
 
+    @property
+    def capacity(self) -> int:
+        """Tokens its key/value buffers hold: the prompt and every token it may generate."""
+        return len(self.job.ids) + self.job.max_new_tokens
+
 
 @dataclass
 class _Step:
     """What the attention function needs to know about the forward being run."""
 
     segments: list[tuple[_Slot, int, int]]   # (slot, first row of its tokens, number of its tokens)
-    capacity: Callable[[_Slot], int]
 
 
 def unsupported_reason(config: dict, generation_config) -> str | None:
@@ -123,7 +127,7 @@ def _ragged_attention(module, query, key, value, attention_mask, dropout=0.0, sc
     outputs = []
     for slot, start, length in clue_step.segments:
         if len(slot.keys) <= layer:
-            shape = (1, key.shape[1], clue_step.capacity(slot), key.shape[3])
+            shape = (1, key.shape[1], slot.capacity, key.shape[3])
             slot.keys.append(key.new_empty(shape))
             slot.values.append(value.new_empty(shape))
         end = slot.position + length
@@ -202,7 +206,7 @@ class ContinuousBatcher:
         for slot, length in zip(slots, lengths):
             segments.append((slot, start, length))
             start += length
-        step = _Step(segments, lambda s: len(s.job.ids) + s.job.max_new_tokens)
+        step = _Step(segments)
         if not last_only:
             keep = 0                                            # every row is a prompt's last token
         elif len(slots) == 1:
@@ -279,10 +283,6 @@ def _draw(scores, temperature: float, top_p: float, generator) -> int:
     """One token as ``clue.backends.hf``'s row sampler draws it (temperature, nucleus, multinomial)."""
     import torch
 
-    probs = torch.softmax(scores.float() / max(temperature, 1e-5), dim=-1)
-    if top_p < 1.0:
-        sorted_probs, order = probs.sort(dim=-1, descending=True)
-        drop = sorted_probs.cumsum(dim=-1) - sorted_probs > top_p
-        sorted_probs[drop] = 0.0
-        probs = torch.zeros_like(probs).scatter(-1, order, sorted_probs)
-    return int(torch.multinomial(probs, 1, generator=generator))
+    from clue.backends.hf import sampling_probs
+
+    return int(torch.multinomial(sampling_probs(scores, temperature, top_p), 1, generator=generator))

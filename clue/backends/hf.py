@@ -189,13 +189,7 @@ def _make_row_sampler(seeds: list[int], temperature: float, top_p: float):
                     generator = torch.Generator(device=scores.device)
                     generator.manual_seed(seed)
                     self.generators.append(generator)
-            logits = scores.float() / max(temperature, 1e-5)
-            probs = torch.softmax(logits, dim=-1)
-            if top_p < 1.0:
-                sorted_probs, order = probs.sort(dim=-1, descending=True)
-                drop = sorted_probs.cumsum(dim=-1) - sorted_probs > top_p
-                sorted_probs[drop] = 0.0
-                probs = torch.zeros_like(probs).scatter(-1, order, sorted_probs)
+            probs = sampling_probs(scores, temperature, top_p)
             forced = torch.full_like(scores, float("-inf"))
             for row, generator in enumerate(self.generators):
                 token = torch.multinomial(probs[row], 1, generator=generator)
@@ -203,6 +197,19 @@ def _make_row_sampler(seeds: list[int], temperature: float, top_p: float):
             return forced
 
     return RowSampler()
+
+
+def sampling_probs(scores, temperature: float, top_p: float):
+    """The distribution a seeded draw samples from: temperature, then nucleus (top-p), over the last dimension."""
+    import torch
+
+    probs = torch.softmax(scores.float() / max(temperature, 1e-5), dim=-1)
+    if top_p < 1.0:
+        sorted_probs, order = probs.sort(dim=-1, descending=True)
+        drop = sorted_probs.cumsum(dim=-1) - sorted_probs > top_p
+        sorted_probs[drop] = 0.0
+        probs = torch.zeros_like(probs).scatter(-1, order, sorted_probs)
+    return probs
 
 
 def cut_at_stop(text: str, stops: tuple[str, ...]) -> str:
@@ -475,33 +482,38 @@ class HFBackend:
         if model.config._attn_implementation != "sdpa":
             raise InputError(f"{self.model_id}: loaded with {model.config._attn_implementation} attention; continuous "
                              "batching computes with SDPA (use --model-arg batching=padded)")
-        jobs, cuts = [], {}
+        import torch
+        from transformers import StopStringCriteria
+
+        jobs = []
         for index in sorted(range(len(requests)), key=lambda i: (-len(encoded[i]), i)):
-            decoding, ids = requests[index].decoding, encoded[index]
-            limit = self.prompt_limit(decoding)
-            cuts[index] = max(0, len(ids) - limit)
+            decoding = requests[index].decoding
             sample = None if decoding.greedy else (row_seed(decoding.seed, prompts[index]), decoding.temperature,
                                                    decoding.top_p)
-            jobs.append(Job(index, ids[-limit:] if len(ids) > limit else ids, decoding.max_new_tokens,
-                            decoding.stop, sample))
+            jobs.append(Job(index, self._cut(encoded[index], decoding)[0], decoding.max_new_tokens, decoding.stop,
+                            sample))
 
         criteria: dict[tuple[str, ...], object] = {}
 
         def stopped(job: Job, tokens: list[int]) -> bool:
             """``generate``'s own stop-string test (on token strings, prompt included), for equal completions."""
-            import torch
-            from transformers import StopStringCriteria
-
             if job.stop not in criteria:
                 criteria[job.stop] = StopStringCriteria(tokenizer=self.tokenizer, stop_strings=list(job.stop))
             check = criteria[job.stop]
-            tail = (job.ids + tokens)[-check.maximum_token_len:]
+            n = check.maximum_token_len
+            tail = (job.ids[-n:] + tokens)[-n:]            # the last n of prompt + completion, without copying all
             return bool(check(torch.tensor([tail], device=model.device), None)[0])
 
         batcher = ContinuousBatcher(model, self.batch_size, self._end_ids(model), stopped, self.prefill_tokens)
         for job, tokens, seconds in batcher.run(jobs):
-            yield job.index, self._finish(tokens, len(job.ids), cuts[job.index], requests[job.index].decoding,
-                                          seconds)
+            n_cut = len(encoded[job.index]) - len(job.ids)
+            yield job.index, self._finish(tokens, len(job.ids), n_cut, requests[job.index].decoding, seconds,
+                                          batcher.end_ids)
+
+    def _cut(self, ids: list[int], decoding: Decoding) -> tuple[list[int], int]:
+        """A prompt cut from the left to the model's limit, and how many tokens were cut."""
+        limit = self.prompt_limit(decoding)       # at least 1
+        return ids[-limit:], max(0, len(ids) - limit)
 
     def _end_ids(self, model) -> set[int]:
         """Tokens that end a completion: the end-of-sequence token(s) and the padding token."""
@@ -515,9 +527,8 @@ class HFBackend:
         return pad
 
     def _finish(self, row: list[int], prompt_tokens: int, n_cut: int, decoding: Decoding, seconds: float,
-                end_ids: set[int] | None = None) -> Generation:
+                end_ids: set[int]) -> Generation:
         """A completion from generated tokens: up to the first end token, decoded, cut at a stop string."""
-        end_ids = end_ids if end_ids is not None else self._end_ids(self._load())
         length = next((i for i, token in enumerate(row) if token in end_ids), len(row))
         text = self.tokenizer.decode(row[:length], skip_special_tokens=True)
         return Generation(completion=cut_at_stop(text, decoding.stop), prompt_tokens=prompt_tokens,
@@ -542,9 +553,8 @@ class HFBackend:
         import torch
 
         model = self._load()
-        limit = self.prompt_limit(decoding)
-        truncated = [max(0, len(ids) - limit) for ids in batch_ids]
-        batch_ids = [ids[-limit:] if len(ids) > limit else ids for ids in batch_ids]
+        cut = [self._cut(ids, decoding) for ids in batch_ids]
+        batch_ids, truncated = [ids for ids, _ in cut], [n for _, n in cut]
         width = max(len(ids) for ids in batch_ids)
         pad = self._pad_id()
         input_ids = torch.tensor([[pad] * (width - len(ids)) + ids for ids in batch_ids], device=model.device)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from clue.sweep_models import ENGINES, LAYOUTS
+
 PATH = click.Path(path_type=str)
 
 
@@ -12,7 +14,7 @@ PATH = click.Path(path_type=str)
               help="paper (the 25 published models, data_recipes/paper_models.json), a JSON list in that format, or "
                    "a text file with one model per line (a folder, a hub id or baseline).")
 @click.option("--only", metavar="NAMES", help="Comma-separated names, hub ids or model folders of the list to run.")
-@click.option("--engine", type=click.Choice(["hf", "vllm", "openai"]), default="hf", show_default=True,
+@click.option("--engine", type=click.Choice(list(ENGINES)), default="hf", show_default=True,
               help="How each model is run: hf (in process), vllm (a managed engine started and stopped per model), "
                    "openai (a server at --base-url that serves the listed models).")
 @click.option("--ray-address", metavar="ADDR",
@@ -37,7 +39,7 @@ PATH = click.Path(path_type=str)
 @click.option("--batch-size", type=click.IntRange(min=1), default=8, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--greedy/--sample", default=None, help="Override the protocol's decoding.")
-@click.option("--chat-layout", type=click.Choice(["auto", "chat-system", "chat-no-system", "base"]), default="auto",
+@click.option("--chat-layout", type=click.Choice(list(LAYOUTS)), default="auto",
               show_default=True, help="auto: the layout the list gives per model (else detected from its template).")
 @click.option("--dtype", type=click.Choice(["auto", "float32", "bfloat16", "float16"]), default="auto", show_default=True)
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)

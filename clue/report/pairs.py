@@ -22,7 +22,6 @@ from clue.report.tables import Estimate, PValue, Table
 from clue.taskinfo import TASKS
 
 
-
 def _name(key: str) -> str:
     """A level's or a registered task's display name."""
     return LEVEL_NAMES.get(key) or next(t.name for t in TASKS if t.id == key)

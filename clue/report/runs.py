@@ -23,7 +23,7 @@ from typing import Any
 
 from clue import records
 from clue.errors import InputError
-from clue.records import resolve_run_dir, summarise
+from clue.records import _mean_or_none, resolve_run_dir, summarise
 from clue.taskinfo import TASKS, TaskInfo
 
 LEVELS = ("level1", "level2")
@@ -56,7 +56,6 @@ class ModelScores:
     published_levels: dict[str, float | None] | None = None  # paper rows: level1/level2 as printed
     truncated: dict[str, int] = field(default_factory=dict)  # task id -> prompts cut from the left (scores.json)
 
-
     @property
     def label(self) -> str:
         return f"{self.model} ({self.source})"
@@ -72,12 +71,6 @@ class ModelScores:
             derived.update(self.published_levels)
             derived["overall"] = _mean_or_none([derived["level1"], derived["level2"]])
         return derived
-
-
-def _mean_or_none(values: list[Any]) -> Any:
-    if not values or any(v is None for v in values):
-        return None
-    return sum(values) / len(values)
 
 
 derive = summarise     # the reports' name for it
